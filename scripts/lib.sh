@@ -1,0 +1,132 @@
+# scripts/lib.sh: helpers shared by scripts/run, scripts/test, bench/run and the
+# end-to-end tests. Source it; every function is prefixed ta_.
+#
+# A private mariadbd lives in a "var dir" of the checkout: data/, the socket
+# mysqld.sock, mysqld.pid, mysqld.port and error.log. Only processes whose pid
+# our scripts recorded are ever stopped.
+
+TA_ROOT=${TA_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+TA_PACKAGES=(build-essential cmake pkg-config libssl-dev libmariadb-dev
+             libmariadbd-dev libmicrohttpd-dev mariadb-server mariadb-client
+             mariadb-test curl perl)
+
+ta_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+ta_die() { ta_log "$*"; exit 1; }
+
+# Installs with apt-get whatever of the named packages (default TA_PACKAGES)
+# is missing; does nothing when all are present.
+ta_install_deps() {
+  local want=("$@") missing=() p
+  [ ${#want[@]} -gt 0 ] || want=("${TA_PACKAGES[@]}")
+  for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  ta_log "installing: ${missing[*]}"
+  [ "$(id -u)" -eq 0 ] || ta_die "missing packages (${missing[*]}); run as root or install them"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || ta_die "apt-get update failed"
+  # Debian starts services on install; the policy file stops that, and we
+  # remove it again only if we made it.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && made_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  local rc=$?
+  [ "$made_policy" -eq 1 ] && rm -f "$policy"
+  [ $rc -eq 0 ] || ta_die "apt-get install failed"
+}
+
+# Configures and builds into $1 (relative to the checkout) with extra cmake
+# arguments after it.
+ta_build() {
+  local dir=$1; shift
+  cmake -S "$TA_ROOT" -B "$TA_ROOT/$dir" "$@" >/dev/null || ta_die "cmake configure failed"
+  cmake --build "$TA_ROOT/$dir" -j "$(nproc)" >/dev/null || {
+    cmake --build "$TA_ROOT/$dir" -j1 2>&1 | grep -E 'error|warning' | head -40 >&2
+    ta_die "build failed in $dir"
+  }
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on right now.
+ta_free_port() {
+  perl -MIO::Socket::INET -e \
+    'my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0,
+       Proto => "tcp", Listen => 1) or die "no port: $!\n"; print $s->sockport, "\n";'
+}
+
+# True when the private server in var dir $1 answers.
+ta_db_alive() {
+  mariadb-admin --no-defaults --socket="$1/mysqld.sock" -uroot \
+    --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+# Starts a private mariadbd in var dir $1 with plugin_dir $2 (the build
+# directory holding tenant_auth.so); more mariadbd options may follow.
+# Creates the data directory on first use and keeps it afterwards.
+ta_db_start() {
+  local var=$1 plugin_dir; plugin_dir=$(cd "$2" && pwd) || ta_die "no plugin dir $2"; shift 2
+  mkdir -p "$var" || ta_die "cannot create $var"
+  var=$(cd "$var" && pwd)
+  if [ -f "$var/mysqld.pid" ] && kill -0 "$(cat "$var/mysqld.pid")" 2>/dev/null \
+     && ta_db_alive "$var"; then
+    ta_die "a server already runs on $var (pid $(cat "$var/mysqld.pid"))"
+  fi
+  rm -f "$var/mysqld.pid" "$var/mysqld.sock"
+  if [ ! -d "$var/data/mysql" ]; then
+    mariadb-install-db --no-defaults --datadir="$var/data" --user=root \
+      --auth-root-authentication-method=socket --skip-test-db \
+      > "$var/install-db.log" 2>&1 || {
+        tail -20 "$var/install-db.log" >&2; ta_die "mariadb-install-db failed"; }
+  fi
+  local port; port=$(ta_free_port) || ta_die "no free port"
+  echo "$port" > "$var/mysqld.port"
+  mariadbd --no-defaults --user=root --datadir="$var/data" \
+    --socket="$var/mysqld.sock" --port="$port" --bind-address=127.0.0.1 \
+    --pid-file="$var/mysqld.pid" --log-error="$var/error.log" \
+    --plugin-dir="$plugin_dir" --skip-log-bin --max-connections=2000 \
+    --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+    "$@" >/dev/null 2>&1 &
+  local pid=$! i
+  echo "$pid" > "$var/mysqld.pid.ours"
+  for i in $(seq 1 300); do
+    ta_db_alive "$var" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -20 "$var/error.log" >&2
+  ta_die "mariadbd did not start (see $var/error.log)"
+}
+
+# Stops the server we started in var dir $1, by the pid we recorded.
+ta_db_stop() {
+  local var=$1 pid i
+  [ -f "$var/mysqld.pid.ours" ] || return 0
+  pid=$(cat "$var/mysqld.pid.ours")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 300); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  fi
+  rm -f "$var/mysqld.pid.ours"
+}
+
+# Runs the mariadb client as root on the private server in var dir $1; the
+# remaining arguments go to the client.
+ta_sql() {
+  local var=$1; shift
+  mariadb --no-defaults --socket="$var/mysqld.sock" -uroot "$@"
+}
+
+# Installs the extension into database $2 of the server in var dir $1.
+ta_install_extension() {
+  local var=$1 db=$2
+  ta_sql "$var" -e "CREATE DATABASE IF NOT EXISTS \`$db\`" || return 1
+  ta_sql "$var" "$db" < "$TA_ROOT/sql/install.sql"
+}

@@ -1,0 +1,258 @@
+-- tenant_auth 1.0.0: install into the current database.
+--   mariadb tenant_auth_demo < sql/install.sql
+-- Idempotent: running it again on an installed database keeps every row; it
+-- (re)creates the UDFs, routines and role grants. Needs tenant_auth.so in the
+-- server's plugin_dir. Run as an account that may create functions and roles.
+-- Terms: a "token" is the clear 64-character secret, shown once; its SHA-256
+-- is the "hash", the only form ever stored.
+
+SET @tenant_auth_old_sql_mode = @@SESSION.sql_mode;
+-- Routines keep the sql_mode they were created under: strict, so a bad value
+-- is an error and never a silent truncation.
+SET SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO';
+
+-- UDFs are server-wide (mysql.func), shared by every database that installs us.
+CREATE FUNCTION IF NOT EXISTS tenant_token_generate RETURNS STRING SONAME 'tenant_auth.so';
+CREATE FUNCTION IF NOT EXISTS tenant_token_valid RETURNS INTEGER SONAME 'tenant_auth.so';
+CREATE FUNCTION IF NOT EXISTS tenant_token_hash RETURNS STRING SONAME 'tenant_auth.so';
+CREATE FUNCTION IF NOT EXISTS tenant_uuid RETURNS STRING SONAME 'tenant_auth.so';
+CREATE FUNCTION IF NOT EXISTS tenant_auth_version RETURNS STRING SONAME 'tenant_auth.so';
+
+CREATE TABLE IF NOT EXISTS tenants (
+  id         UUID         NOT NULL,
+  name       VARCHAR(255) NOT NULL,
+  settings   JSON         NOT NULL DEFAULT '{}',
+  created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                                   ON UPDATE CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (id),
+  UNIQUE KEY tenants_name (name),
+  CONSTRAINT tenants_settings_json CHECK (JSON_VALID(settings))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+  COMMENT='tenant_auth: one row per tenant';
+
+-- The primary key is the hash: InnoDB clusters rows on it, so verifying a
+-- token is one B-tree descent that ends on the whole row (tenant_id,
+-- expires_at, revoked_at, last_used_at), with no second lookup.
+CREATE TABLE IF NOT EXISTS tenant_tokens (
+  id           BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  tenant_id    UUID            NOT NULL,
+  token_hash   BINARY(32)      NOT NULL COMMENT 'SHA-256 of the token',
+  label        VARCHAR(255)    NULL DEFAULT NULL,
+  hint         CHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+                               COMMENT 'first 8 characters of the token',
+  created_at   TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  expires_at   TIMESTAMP(6)    NULL DEFAULT NULL,
+  revoked_at   TIMESTAMP(6)    NULL DEFAULT NULL,
+  last_used_at TIMESTAMP(6)    NULL DEFAULT NULL,
+  PRIMARY KEY (token_hash),
+  UNIQUE KEY tenant_tokens_id (id),
+  KEY tenant_tokens_tenant (tenant_id),
+  CONSTRAINT tenant_tokens_tenant_fk FOREIGN KEY (tenant_id)
+    REFERENCES tenants (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+  COMMENT='tenant_auth: token hashes; the clear token is never stored';
+
+DELIMITER //
+
+-- Internal: mints a token for p_tenant_id and stores its hash. The clear token
+-- only travels in local variables: statements that reach the binary log see
+-- the hash and the hint, never the token.
+CREATE OR REPLACE PROCEDURE tenant_auth_mint_token(
+  IN p_tenant_id UUID, IN p_label VARCHAR(255), IN p_expires_at TIMESTAMP(6),
+  OUT o_token_id BIGINT UNSIGNED, OUT o_token CHAR(64) CHARACTER SET ascii)
+  MODIFIES SQL DATA SQL SECURITY DEFINER
+  COMMENT 'tenant_auth internal: store a new token hash, return the token'
+BEGIN
+  DECLARE v_token CHAR(64) CHARACTER SET ascii DEFAULT tenant_token_generate();
+  DECLARE v_hash BINARY(32) DEFAULT tenant_token_hash(v_token);
+  DECLARE v_hint CHAR(8) CHARACTER SET ascii DEFAULT LEFT(v_token, 8);
+  IF v_hash IS NULL THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'tenant_auth: the random source failed; no token made';
+  END IF;
+  INSERT INTO tenant_tokens (tenant_id, token_hash, label, hint, expires_at)
+  VALUES (p_tenant_id, v_hash, p_label, v_hint, p_expires_at);
+  SET o_token_id = LAST_INSERT_ID();
+  SET o_token = v_token;
+END//
+
+CREATE OR REPLACE PROCEDURE create_tenant(IN p_name TEXT)
+  MODIFIES SQL DATA SQL SECURITY DEFINER
+  COMMENT 'Create a tenant and its first token; the token is shown once'
+BEGIN
+  DECLARE v_tenant_id UUID DEFAULT CONVERT(tenant_uuid() USING ascii);
+  DECLARE v_token_id BIGINT UNSIGNED;
+  DECLARE v_token CHAR(64) CHARACTER SET ascii;
+  DECLARE v_own_txn BOOLEAN DEFAULT (@@in_transaction = 0);
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    IF v_own_txn THEN ROLLBACK; END IF;
+    RESIGNAL;
+  END;
+  IF p_name IS NULL OR p_name REGEXP '^[[:space:]]*$' THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'create_tenant: name must not be NULL, empty or blank';
+  END IF;
+  IF CHAR_LENGTH(p_name) > 255 THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'create_tenant: name must be at most 255 characters';
+  END IF;
+  IF v_own_txn THEN START TRANSACTION; END IF;
+  INSERT INTO tenants (id, name) VALUES (v_tenant_id, p_name);
+  CALL tenant_auth_mint_token(v_tenant_id, NULL, NULL, v_token_id, v_token);
+  IF v_own_txn THEN COMMIT; END IF;
+  SELECT v_tenant_id AS tenant_id, p_name AS tenant_name,
+         v_token_id AS token_id, v_token AS token;
+END//
+
+CREATE OR REPLACE PROCEDURE issue_tenant_token(
+  IN p_tenant_id UUID, IN p_label TEXT, IN p_expires_at TIMESTAMP(6))
+  MODIFIES SQL DATA SQL SECURITY DEFINER
+  COMMENT 'Issue another token for a tenant; the token is shown once'
+BEGIN
+  DECLARE v_token_id BIGINT UNSIGNED;
+  DECLARE v_token CHAR(64) CHARACTER SET ascii;
+  IF p_tenant_id IS NULL
+     OR NOT EXISTS (SELECT 1 FROM tenants WHERE id = p_tenant_id) THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'issue_tenant_token: no tenant has this id';
+  END IF;
+  IF CHAR_LENGTH(p_label) > 255 THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'issue_tenant_token: label must be at most 255 characters';
+  END IF;
+  IF p_expires_at IS NOT NULL AND p_expires_at <= NOW(6) THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'issue_tenant_token: expires_at must be in the future (or NULL)';
+  END IF;
+  CALL tenant_auth_mint_token(p_tenant_id, p_label, p_expires_at,
+                              v_token_id, v_token);
+  SELECT v_token_id AS token_id, v_token AS token, p_expires_at AS expires_at;
+END//
+
+CREATE OR REPLACE PROCEDURE revoke_tenant_token(IN p_token_id BIGINT UNSIGNED)
+  MODIFIES SQL DATA SQL SECURITY DEFINER
+  COMMENT 'Revoke a token now; revoking again keeps the first time'
+BEGIN
+  DECLARE v_revoked_at TIMESTAMP(6) DEFAULT NULL;
+  DECLARE v_found BOOLEAN DEFAULT FALSE;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
+  UPDATE tenant_tokens SET revoked_at = COALESCE(revoked_at, NOW(6))
+   WHERE id = p_token_id;
+  SELECT TRUE, revoked_at INTO v_found, v_revoked_at
+    FROM tenant_tokens WHERE id = p_token_id;
+  IF NOT v_found THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'revoke_tenant_token: no token has this id';
+  END IF;
+  SELECT p_token_id AS token_id, v_revoked_at AS revoked_at;
+END//
+
+CREATE OR REPLACE PROCEDURE rotate_tenant_token(
+  IN p_token_id BIGINT UNSIGNED, IN p_grace_seconds INT)
+  MODIFIES SQL DATA SQL SECURITY DEFINER
+  COMMENT 'Replace a token: same tenant, label and expiry; old one ends after the grace'
+BEGIN
+  DECLARE v_tenant_id UUID;
+  DECLARE v_label VARCHAR(255);
+  DECLARE v_expires_at TIMESTAMP(6);
+  DECLARE v_revoked_at TIMESTAMP(6);
+  DECLARE v_found BOOLEAN DEFAULT FALSE;
+  DECLARE v_token_id BIGINT UNSIGNED;
+  DECLARE v_token CHAR(64) CHARACTER SET ascii;
+  DECLARE v_own_txn BOOLEAN DEFAULT (@@in_transaction = 0);
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
+  BEGIN
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION
+    BEGIN
+      IF v_own_txn THEN ROLLBACK; END IF;
+      RESIGNAL;
+    END;
+    IF p_grace_seconds IS NULL OR p_grace_seconds < 0
+       OR p_grace_seconds > 31536000 THEN
+      SIGNAL SQLSTATE '45000'
+        SET MESSAGE_TEXT = 'rotate_tenant_token: grace_seconds must be 0 to 31536000';
+    END IF;
+    IF v_own_txn THEN START TRANSACTION; END IF;
+    SELECT TRUE, tenant_id, label, expires_at, revoked_at
+      INTO v_found, v_tenant_id, v_label, v_expires_at, v_revoked_at
+      FROM tenant_tokens WHERE id = p_token_id FOR UPDATE;
+    IF NOT v_found THEN
+      SIGNAL SQLSTATE '45000'
+        SET MESSAGE_TEXT = 'rotate_tenant_token: no token has this id';
+    END IF;
+    IF v_revoked_at IS NOT NULL THEN
+      SIGNAL SQLSTATE '45000'
+        SET MESSAGE_TEXT = 'rotate_tenant_token: the token is revoked';
+    END IF;
+    IF v_expires_at IS NOT NULL AND v_expires_at <= NOW(6) THEN
+      SIGNAL SQLSTATE '45000'
+        SET MESSAGE_TEXT = 'rotate_tenant_token: the token has expired';
+    END IF;
+    CALL tenant_auth_mint_token(v_tenant_id, v_label, v_expires_at,
+                                v_token_id, v_token);
+    UPDATE tenant_tokens
+       SET expires_at = IF(expires_at IS NULL
+                           OR expires_at > NOW(6) + INTERVAL p_grace_seconds SECOND,
+                           NOW(6) + INTERVAL p_grace_seconds SECOND, expires_at)
+     WHERE id = p_token_id;
+    IF v_own_txn THEN COMMIT; END IF;
+  END;
+  SELECT v_token_id AS token_id, v_token AS token, v_expires_at AS expires_at;
+END//
+
+-- The hot path. NULL for NULL, malformed (decided by tenant_token_hash alone,
+-- without reading the table), unknown, revoked or expired tokens. The
+-- last_used_at write happens at most once a minute per token.
+CREATE OR REPLACE FUNCTION verify_tenant_token(p_token LONGBLOB) RETURNS UUID
+  NOT DETERMINISTIC MODIFIES SQL DATA SQL SECURITY DEFINER
+  COMMENT 'Tenant id for a valid token, else NULL'
+BEGIN
+  DECLARE v_hash BINARY(32) DEFAULT tenant_token_hash(p_token);
+  DECLARE v_tenant_id UUID DEFAULT NULL;
+  DECLARE v_stale BOOLEAN DEFAULT FALSE;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_tenant_id = NULL;
+  IF v_hash IS NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT tenant_id,
+         last_used_at IS NULL OR last_used_at < NOW(6) - INTERVAL 60 SECOND
+    INTO v_tenant_id, v_stale
+    FROM tenant_tokens
+   WHERE token_hash = v_hash AND revoked_at IS NULL
+     AND (expires_at IS NULL OR expires_at > NOW(6));
+  IF v_stale THEN
+    UPDATE tenant_tokens SET last_used_at = NOW(6)
+     WHERE token_hash = v_hash
+       AND (last_used_at IS NULL OR last_used_at < NOW(6) - INTERVAL 60 SECOND);
+  END IF;
+  RETURN v_tenant_id;
+END//
+
+DELIMITER ;
+
+-- Roles. tenant_auth_verifier may only call verify_tenant_token: it cannot
+-- read either table. tenant_auth_admin runs the procedures and reads the tables.
+CREATE ROLE IF NOT EXISTS tenant_auth_verifier;
+CREATE ROLE IF NOT EXISTS tenant_auth_admin;
+SET @tenant_auth_db = CONCAT('`', REPLACE(DATABASE(), '`', '``'), '`');
+EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON FUNCTION ', @tenant_auth_db,
+  '.verify_tenant_token TO tenant_auth_verifier');
+EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON FUNCTION ', @tenant_auth_db,
+  '.verify_tenant_token TO tenant_auth_admin');
+EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON PROCEDURE ', @tenant_auth_db,
+  '.create_tenant TO tenant_auth_admin');
+EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON PROCEDURE ', @tenant_auth_db,
+  '.issue_tenant_token TO tenant_auth_admin');
+EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON PROCEDURE ', @tenant_auth_db,
+  '.revoke_tenant_token TO tenant_auth_admin');
+EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON PROCEDURE ', @tenant_auth_db,
+  '.rotate_tenant_token TO tenant_auth_admin');
+EXECUTE IMMEDIATE CONCAT('GRANT SELECT ON ', @tenant_auth_db,
+  '.tenants TO tenant_auth_admin');
+EXECUTE IMMEDIATE CONCAT('GRANT SELECT ON ', @tenant_auth_db,
+  '.tenant_tokens TO tenant_auth_admin');
+
+SET SESSION sql_mode = @tenant_auth_old_sql_mode;
+SET @tenant_auth_old_sql_mode = NULL, @tenant_auth_db = NULL;
