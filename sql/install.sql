@@ -59,7 +59,7 @@ DELIMITER //
 -- only travels in local variables: statements that reach the binary log see
 -- the hash and the hint, never the token.
 CREATE OR REPLACE PROCEDURE tenant_auth_mint_token(
-  IN p_tenant_id UUID, IN p_label VARCHAR(255), IN p_expires_at TIMESTAMP(6),
+  IN p_tenant_id UUID, IN p_label VARCHAR(255) CHARACTER SET utf8mb4, IN p_expires_at TIMESTAMP(6),
   OUT o_token_id BIGINT UNSIGNED, OUT o_token CHAR(64) CHARACTER SET ascii)
   MODIFIES SQL DATA SQL SECURITY DEFINER
   COMMENT 'tenant_auth internal: store a new token hash, return the token'
@@ -77,7 +77,7 @@ BEGIN
   SET o_token = v_token;
 END//
 
-CREATE OR REPLACE PROCEDURE create_tenant(IN p_name TEXT)
+CREATE OR REPLACE PROCEDURE create_tenant(IN p_name TEXT CHARACTER SET utf8mb4)
   MODIFIES SQL DATA SQL SECURITY DEFINER
   COMMENT 'Create a tenant and its first token; the token is shown once'
 BEGIN
@@ -107,7 +107,7 @@ BEGIN
 END//
 
 CREATE OR REPLACE PROCEDURE issue_tenant_token(
-  IN p_tenant_id UUID, IN p_label TEXT, IN p_expires_at TIMESTAMP(6))
+  IN p_tenant_id UUID, IN p_label TEXT CHARACTER SET utf8mb4, IN p_expires_at TIMESTAMP(6))
   MODIFIES SQL DATA SQL SECURITY DEFINER
   COMMENT 'Issue another token for a tenant; the token is shown once'
 BEGIN
@@ -155,7 +155,7 @@ CREATE OR REPLACE PROCEDURE rotate_tenant_token(
   COMMENT 'Replace a token: same tenant, label and expiry; old one ends after the grace'
 BEGIN
   DECLARE v_tenant_id UUID;
-  DECLARE v_label VARCHAR(255);
+  DECLARE v_label VARCHAR(255) CHARACTER SET utf8mb4;
   DECLARE v_expires_at TIMESTAMP(6);
   DECLARE v_revoked_at TIMESTAMP(6);
   DECLARE v_found BOOLEAN DEFAULT FALSE;
