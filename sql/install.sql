@@ -98,6 +98,14 @@ BEGIN
     SIGNAL SQLSTATE '45000'
       SET MESSAGE_TEXT = 'create_tenant: name must be at most 255 characters';
   END IF;
+  IF p_name REGEXP '[[:cntrl:]]' THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'create_tenant: name must not contain control characters';
+  END IF;
+  IF tenant_token_valid(p_name) THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'create_tenant: name must not be a token';
+  END IF;
   IF v_own_txn THEN START TRANSACTION; END IF;
   INSERT INTO tenants (id, name) VALUES (v_tenant_id, p_name);
   CALL tenant_auth_mint_token(v_tenant_id, NULL, NULL, v_token_id, v_token);
@@ -106,54 +114,98 @@ BEGIN
          v_token_id AS token_id, v_token AS token;
 END//
 
+-- Arguments that name a row or a time are taken as bytes (LONGBLOB) and
+-- checked here, so that no error message ever echoes the value: a token
+-- pasted into the wrong argument must not come back in an error.
 CREATE OR REPLACE PROCEDURE issue_tenant_token(
-  IN p_tenant_id UUID, IN p_label TEXT CHARACTER SET utf8mb4, IN p_expires_at TIMESTAMP(6))
+  IN p_tenant_id LONGBLOB, IN p_label TEXT CHARACTER SET utf8mb4,
+  IN p_expires_at LONGBLOB)
   MODIFIES SQL DATA SQL SECURITY DEFINER
   COMMENT 'Issue another token for a tenant; the token is shown once'
 BEGIN
+  DECLARE v_tenant_id UUID;
+  DECLARE v_expires_at TIMESTAMP(6);
   DECLARE v_token_id BIGINT UNSIGNED;
   DECLARE v_token CHAR(64) CHARACTER SET ascii;
-  IF p_tenant_id IS NULL
-     OR NOT EXISTS (SELECT 1 FROM tenants WHERE id = p_tenant_id) THEN
+  IF p_tenant_id IS NULL OR p_tenant_id NOT REGEXP
+     '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$' THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'issue_tenant_token: tenant_id must be a UUID like 0b6c...-...';
+  END IF;
+  SET v_tenant_id = CONVERT(p_tenant_id USING ascii);
+  IF NOT EXISTS (SELECT 1 FROM tenants WHERE id = v_tenant_id) THEN
     SIGNAL SQLSTATE '45000'
       SET MESSAGE_TEXT = 'issue_tenant_token: no tenant has this id';
   END IF;
-  IF CHAR_LENGTH(p_label) > 255 THEN
+  IF CHAR_LENGTH(p_label) > 255 OR p_label REGEXP '[[:cntrl:]]'
+     OR tenant_token_valid(p_label) THEN
     SIGNAL SQLSTATE '45000'
-      SET MESSAGE_TEXT = 'issue_tenant_token: label must be at most 255 characters';
+      SET MESSAGE_TEXT = 'issue_tenant_token: label must be up to 255 printable characters, not a token';
   END IF;
-  IF p_expires_at IS NOT NULL AND p_expires_at <= NOW(6) THEN
-    SIGNAL SQLSTATE '45000'
-      SET MESSAGE_TEXT = 'issue_tenant_token: expires_at must be in the future (or NULL)';
+  IF p_expires_at IS NOT NULL THEN
+    IF p_expires_at NOT REGEXP
+       '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?$' THEN
+      SIGNAL SQLSTATE '45000'
+        SET MESSAGE_TEXT = 'issue_tenant_token: expires_at must be a time like 2027-01-31 12:00:00, or NULL';
+    END IF;
+    BEGIN
+      DECLARE EXIT HANDLER FOR SQLEXCEPTION
+        SIGNAL SQLSTATE '45000'
+          SET MESSAGE_TEXT = 'issue_tenant_token: expires_at is not a valid time up to 2038-01-19';
+      SET v_expires_at = CONVERT(p_expires_at USING ascii);
+    END;
+    IF v_expires_at <= NOW(6) THEN
+      SIGNAL SQLSTATE '45000'
+        SET MESSAGE_TEXT = 'issue_tenant_token: expires_at must be in the future (or NULL)';
+    END IF;
   END IF;
-  CALL tenant_auth_mint_token(p_tenant_id, p_label, p_expires_at,
+  CALL tenant_auth_mint_token(v_tenant_id, p_label, v_expires_at,
                               v_token_id, v_token);
-  SELECT v_token_id AS token_id, v_token AS token, p_expires_at AS expires_at;
+  SELECT v_token_id AS token_id, v_token AS token, v_expires_at AS expires_at;
 END//
 
-CREATE OR REPLACE PROCEDURE revoke_tenant_token(IN p_token_id BIGINT UNSIGNED)
+-- Internal: the token id in p_value (bytes), or an error naming p_routine.
+CREATE OR REPLACE FUNCTION tenant_auth_token_id(p_value LONGBLOB,
+                                                p_routine VARCHAR(64))
+  RETURNS BIGINT UNSIGNED DETERMINISTIC NO SQL SQL SECURITY DEFINER
+  COMMENT 'tenant_auth internal: parse a token id without echoing it'
+BEGIN
+  DECLARE v_message VARCHAR(128) DEFAULT CONCAT(p_routine,
+    ': token_id must be a whole number, an id of tenant_tokens');
+  IF p_value IS NULL OR p_value NOT REGEXP '^[0-9]{1,19}$' THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v_message;
+  END IF;
+  RETURN CAST(p_value AS UNSIGNED);
+END//
+
+CREATE OR REPLACE PROCEDURE revoke_tenant_token(IN p_token_id LONGBLOB)
   MODIFIES SQL DATA SQL SECURITY DEFINER
   COMMENT 'Revoke a token now; revoking again keeps the first time'
 BEGIN
+  DECLARE v_id BIGINT UNSIGNED DEFAULT
+    tenant_auth_token_id(p_token_id, 'revoke_tenant_token');
   DECLARE v_revoked_at TIMESTAMP(6) DEFAULT NULL;
   DECLARE v_found BOOLEAN DEFAULT FALSE;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
   UPDATE tenant_tokens SET revoked_at = COALESCE(revoked_at, NOW(6))
-   WHERE id = p_token_id;
+   WHERE id = v_id;
   SELECT TRUE, revoked_at INTO v_found, v_revoked_at
-    FROM tenant_tokens WHERE id = p_token_id;
+    FROM tenant_tokens WHERE id = v_id;
   IF NOT v_found THEN
     SIGNAL SQLSTATE '45000'
       SET MESSAGE_TEXT = 'revoke_tenant_token: no token has this id';
   END IF;
-  SELECT p_token_id AS token_id, v_revoked_at AS revoked_at;
+  SELECT v_id AS token_id, v_revoked_at AS revoked_at;
 END//
 
 CREATE OR REPLACE PROCEDURE rotate_tenant_token(
-  IN p_token_id BIGINT UNSIGNED, IN p_grace_seconds INT)
+  IN p_token_id LONGBLOB, IN p_grace_seconds LONGBLOB)
   MODIFIES SQL DATA SQL SECURITY DEFINER
   COMMENT 'Replace a token: same tenant, label and expiry; old one ends after the grace'
 BEGIN
+  DECLARE v_id BIGINT UNSIGNED DEFAULT
+    tenant_auth_token_id(p_token_id, 'rotate_tenant_token');
+  DECLARE v_grace INT;
   DECLARE v_tenant_id UUID;
   DECLARE v_label VARCHAR(255) CHARACTER SET utf8mb4;
   DECLARE v_expires_at TIMESTAMP(6);
@@ -163,21 +215,22 @@ BEGIN
   DECLARE v_token CHAR(64) CHARACTER SET ascii;
   DECLARE v_own_txn BOOLEAN DEFAULT (@@in_transaction = 0);
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
+  IF p_grace_seconds IS NULL OR p_grace_seconds NOT REGEXP '^[0-9]{1,8}$'
+     OR CAST(p_grace_seconds AS UNSIGNED) > 31536000 THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'rotate_tenant_token: grace_seconds must be 0 to 31536000';
+  END IF;
+  SET v_grace = CAST(p_grace_seconds AS UNSIGNED);
   BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION
     BEGIN
       IF v_own_txn THEN ROLLBACK; END IF;
       RESIGNAL;
     END;
-    IF p_grace_seconds IS NULL OR p_grace_seconds < 0
-       OR p_grace_seconds > 31536000 THEN
-      SIGNAL SQLSTATE '45000'
-        SET MESSAGE_TEXT = 'rotate_tenant_token: grace_seconds must be 0 to 31536000';
-    END IF;
     IF v_own_txn THEN START TRANSACTION; END IF;
     SELECT TRUE, tenant_id, label, expires_at, revoked_at
       INTO v_found, v_tenant_id, v_label, v_expires_at, v_revoked_at
-      FROM tenant_tokens WHERE id = p_token_id FOR UPDATE;
+      FROM tenant_tokens WHERE id = v_id FOR UPDATE;
     IF NOT v_found THEN
       SIGNAL SQLSTATE '45000'
         SET MESSAGE_TEXT = 'rotate_tenant_token: no token has this id';
@@ -194,9 +247,9 @@ BEGIN
                                 v_token_id, v_token);
     UPDATE tenant_tokens
        SET expires_at = IF(expires_at IS NULL
-                           OR expires_at > NOW(6) + INTERVAL p_grace_seconds SECOND,
-                           NOW(6) + INTERVAL p_grace_seconds SECOND, expires_at)
-     WHERE id = p_token_id;
+                           OR expires_at > NOW(6) + INTERVAL v_grace SECOND,
+                           NOW(6) + INTERVAL v_grace SECOND, expires_at)
+     WHERE id = v_id;
     IF v_own_txn THEN COMMIT; END IF;
   END;
   SELECT v_token_id AS token_id, v_token AS token, v_expires_at AS expires_at;

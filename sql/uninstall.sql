@@ -11,6 +11,7 @@ DROP PROCEDURE IF EXISTS issue_tenant_token;
 DROP PROCEDURE IF EXISTS revoke_tenant_token;
 DROP PROCEDURE IF EXISTS rotate_tenant_token;
 DROP PROCEDURE IF EXISTS tenant_auth_mint_token;
+DROP FUNCTION IF EXISTS tenant_auth_token_id;
 
 DROP FUNCTION IF EXISTS tenant_token_generate;
 DROP FUNCTION IF EXISTS tenant_token_valid;
