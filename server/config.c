@@ -1,0 +1,246 @@
+/* config.c: the settings table and the command-line parser. A "setting" is
+ * one row of cfg_settings; its default goes through the same parser as a
+ * flag, so defaults obey the bounds too. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "token.h"
+
+enum cfg_type { CFG_STR, CFG_UINT, CFG_FLAG };
+
+struct cfg_setting {
+  const char *name;
+  enum cfg_type type;
+  size_t offset;
+  const char *def; /* NULL: no default */
+  unsigned long min, max;
+  const char *arg;
+  const char *help;
+};
+
+#define CFG_AT(field) offsetof(struct cfg, field)
+
+static const struct cfg_setting cfg_settings[] = {
+    {"listen", CFG_STR, CFG_AT(listen), "127.0.0.1:8080", 0, 0, "ADDR:PORT",
+     "address to listen on; IPv6 as [ADDR]:PORT"},
+    {"threads", CFG_UINT, CFG_AT(threads), "0", 0, 1024, "N",
+     "worker threads; 0: one per core"},
+    {"db-group", CFG_STR, CFG_AT(db_group), "tenant-authd", 0, 0, "NAME",
+     "option-file group read after [client]"},
+    {"defaults-file", CFG_STR, CFG_AT(defaults_file), NULL, 0, 0, "PATH",
+     "read only this option file"},
+    {"access-log", CFG_FLAG, CFG_AT(access_log), NULL, 0, 0, NULL,
+     "log one line per request on stderr"},
+    {"idle-timeout", CFG_UINT, CFG_AT(idle_timeout), "30", 1, 3600, "SECONDS",
+     "close a client connection idle this long"},
+    {"max-connections", CFG_UINT, CFG_AT(max_connections), "1000", 1, 1000000,
+     "N", "client connections at once; more are refused"},
+    {"per-ip-connections", CFG_UINT, CFG_AT(per_ip_connections), "0", 0,
+     1000000, "N", "connections from one address; 0: no limit"},
+    {"header-memory", CFG_UINT, CFG_AT(header_memory), "32768", 4096, 1048576,
+     "BYTES", "per-connection memory for the request headers"},
+    {"db-connect-timeout", CFG_UINT, CFG_AT(db_connect_timeout), "2", 1, 60,
+     "SECONDS", "database connect timeout"},
+    {"db-read-timeout", CFG_UINT, CFG_AT(db_read_timeout), "2", 1, 60,
+     "SECONDS", "database read timeout"},
+    {"db-write-timeout", CFG_UINT, CFG_AT(db_write_timeout), "2", 1, 60,
+     "SECONDS", "database write timeout"},
+    {"db-retry-max", CFG_UINT, CFG_AT(db_retry_max), "1000", 10, 60000, "MS",
+     "longest reconnect backoff (it starts at 50 ms)"},
+    {"retry-after", CFG_UINT, CFG_AT(retry_after), "1", 1, 3600, "SECONDS",
+     "Retry-After of a 503 (database unavailable)"},
+    {"shutdown-timeout", CFG_UINT, CFG_AT(shutdown_timeout), "10", 0, 300,
+     "SECONDS", "time left to in-flight requests on SIGTERM"},
+};
+
+#define CFG_COUNT (sizeof cfg_settings / sizeof cfg_settings[0])
+
+static const struct cfg_setting *cfg_find(const char *name, size_t len)
+{
+  for (size_t i = 0; i < CFG_COUNT; i++) {
+    if (strlen(cfg_settings[i].name) == len &&
+        memcmp(cfg_settings[i].name, name, len) == 0)
+      return &cfg_settings[i];
+  }
+  return NULL;
+}
+
+/* Stores value into the setting's field; 0 on success. */
+static int cfg_set(struct cfg *cfg, const struct cfg_setting *s,
+                   const char *value, char *err, size_t err_size)
+{
+  char *field = (char *)cfg + s->offset;
+  unsigned long n;
+  char *end;
+
+  switch (s->type) {
+  case CFG_FLAG:
+    *(bool *)field = true;
+    return 0;
+  case CFG_STR:
+    if (value[0] == '\0') {
+      snprintf(err, err_size, "--%s: expected a value, got an empty one",
+               s->name);
+      return -1;
+    }
+    *(const char **)field = value;
+    return 0;
+  case CFG_UINT:
+    break;
+  }
+  errno = 0;
+  n = strtoul(value, &end, 10);
+  if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+      n < s->min || n > s->max) {
+    snprintf(err, err_size, "--%s: expected an integer from %lu to %lu",
+             s->name, s->min, s->max);
+    return -1;
+  }
+  *(unsigned *)field = (unsigned)n;
+  return 0;
+}
+
+/* Resolves cfg->listen ("1.2.3.4:80" or "[::1]:80") into cfg->addr. */
+static int cfg_parse_listen(struct cfg *cfg, char *err, size_t err_size)
+{
+  char host[INET6_ADDRSTRLEN + 1];
+  const char *s = cfg->listen, *colon, *port_s;
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&cfg->addr;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&cfg->addr;
+  unsigned long port;
+  size_t host_len;
+  char *end;
+  bool v6 = s[0] == '[';
+
+  colon = strrchr(s, ':');
+  if (colon == NULL)
+    goto bad;
+  if (v6) {
+    if (colon == s || colon[-1] != ']')
+      goto bad;
+    s++;
+    host_len = (size_t)(colon - 1 - s);
+  } else {
+    host_len = (size_t)(colon - s);
+  }
+  port_s = colon + 1;
+  if (host_len == 0 || host_len >= sizeof host)
+    goto bad;
+  memcpy(host, s, host_len);
+  host[host_len] = '\0';
+  errno = 0;
+  port = strtoul(port_s, &end, 10);
+  if (port_s[0] < '0' || port_s[0] > '9' || *end != '\0' || errno != 0 ||
+      port < 1 || port > 65535)
+    goto bad;
+  memset(&cfg->addr, 0, sizeof cfg->addr);
+  if (v6) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+      goto bad;
+    cfg->addr_len = sizeof *in6;
+    return 0;
+  }
+  in4->sin_family = AF_INET;
+  in4->sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+    goto bad;
+  cfg->addr_len = sizeof *in4;
+  return 0;
+bad:
+  snprintf(err, err_size,
+           "--listen: expected IPV4:PORT or [IPV6]:PORT with a numeric "
+           "address and a port from 1 to 65535");
+  return -1;
+}
+
+enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
+                                char *err, size_t err_size)
+{
+  memset(cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < CFG_COUNT; i++) {
+    const struct cfg_setting *s = &cfg_settings[i];
+    if (s->def != NULL && cfg_set(cfg, s, s->def, err, err_size) != 0)
+      return CFG_ERROR;
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i], *name, *eq, *value = NULL;
+    const struct cfg_setting *s;
+    size_t name_len;
+
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+      return CFG_HELP;
+    if (strcmp(arg, "--version") == 0)
+      return CFG_VERSION;
+    if (strncmp(arg, "--", 2) != 0) {
+      snprintf(err, err_size, "unexpected argument \"%.64s\"", arg);
+      return CFG_ERROR;
+    }
+    name = arg + 2;
+    eq = strchr(name, '=');
+    name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+    s = cfg_find(name, name_len);
+    if (s == NULL) {
+      snprintf(err, err_size, "unknown flag \"--%.*s\"", (int)name_len, name);
+      return CFG_ERROR;
+    }
+    if (s->type == CFG_FLAG) {
+      if (eq != NULL) {
+        snprintf(err, err_size, "--%s takes no value", s->name);
+        return CFG_ERROR;
+      }
+    } else if (eq != NULL) {
+      value = eq + 1;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      snprintf(err, err_size, "--%s needs a value (%s)", s->name, s->arg);
+      return CFG_ERROR;
+    }
+    if (cfg_set(cfg, s, value, err, err_size) != 0)
+      return CFG_ERROR;
+  }
+  if (cfg->threads == 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->threads = cores > 0 && cores <= 1024 ? (unsigned)cores : 1;
+  }
+  if (cfg_parse_listen(cfg, err, err_size) != 0)
+    return CFG_ERROR;
+  return CFG_RUN;
+}
+
+void cfg_usage(FILE *out)
+{
+  fprintf(out, "Usage: tenant-authd [FLAG]...\n"
+               "HTTP front end that authenticates bearer tokens in MariaDB.\n"
+               "Database host, port, socket, user, password and database come "
+               "from MariaDB\noption files: [client], then the --db-group "
+               "group.\n\n");
+  for (size_t i = 0; i < CFG_COUNT; i++) {
+    const struct cfg_setting *s = &cfg_settings[i];
+    char flag[64];
+
+    snprintf(flag, sizeof flag, "--%s%s%s", s->name, s->arg ? " " : "",
+             s->arg ? s->arg : "");
+    fprintf(out, "  %-29s %s\n", flag, s->help);
+    if (s->type == CFG_UINT)
+      fprintf(out, "  %-29s default %s, from %lu to %lu\n", "", s->def, s->min,
+              s->max);
+    else if (s->def != NULL)
+      fprintf(out, "  %-29s default %s\n", "", s->def);
+  }
+  fprintf(out, "  %-29s %s\n  %-29s %s\n", "--help", "print this and exit",
+          "--version", "print the version and exit");
+  fprintf(out,
+          "\nExit status: 0 after SIGTERM or SIGINT, 1 when it cannot "
+          "start, 2 on a bad flag.\nVersion %s.\n",
+          TENANT_AUTH_VERSION);
+}

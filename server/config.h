@@ -1,0 +1,45 @@
+/* config.h: tenant-authd's settings. Each one is a row of the table in
+ * config.c (name, default, bounds, one-line description) and a command-line
+ * flag "--name VALUE" or "--name=VALUE". Database credentials are not
+ * settings: they come from MariaDB option files. */
+#ifndef TENANT_AUTHD_CONFIG_H
+#define TENANT_AUTHD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+struct cfg {
+  const char *listen;        /* ADDR:PORT as given */
+  unsigned threads;          /* 0 until cfg_parse resolves it to the cores */
+  const char *db_group;      /* option-file group read after [client] */
+  const char *defaults_file; /* NULL: Connector/C's default option files */
+  bool access_log;
+  unsigned idle_timeout;       /* seconds */
+  unsigned max_connections;    /* whole daemon */
+  unsigned per_ip_connections; /* 0: no per-address limit */
+  unsigned header_memory;      /* bytes per connection */
+  unsigned db_connect_timeout; /* seconds */
+  unsigned db_read_timeout;    /* seconds */
+  unsigned db_write_timeout;   /* seconds */
+  unsigned db_retry_max;       /* milliseconds, the longest reconnect backoff */
+  unsigned retry_after;        /* seconds, sent with 503 */
+  unsigned shutdown_timeout;   /* seconds to finish in-flight requests */
+
+  /* Resolved from listen by cfg_parse. */
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+};
+
+enum cfg_parse_result { CFG_RUN, CFG_HELP, CFG_VERSION, CFG_ERROR };
+
+/* Fills cfg with the defaults, then applies argv. On CFG_ERROR the reason is
+ * in err. */
+enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
+                                char *err, size_t err_size);
+
+/* Prints the usage text, one line per setting, to out. */
+void cfg_usage(FILE *out);
+
+#endif

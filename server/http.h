@@ -1,0 +1,20 @@
+/* http.h: the HTTP side of tenant-authd: a libmicrohttpd daemon with an
+ * internal epoll thread pool, the route table, the bearer-token middleware
+ * and the Prometheus counters. */
+#ifndef TENANT_AUTHD_HTTP_H
+#define TENANT_AUTHD_HTTP_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* Probes the database once (and logs the outcome), then starts listening.
+ * cfg must live until http_stop returns. 0 on success. */
+int http_start(const struct cfg *cfg, char *err, size_t err_size);
+
+/* Stops accepting, gives in-flight requests up to cfg->shutdown_timeout
+ * seconds, then stops every worker thread (which closes their database
+ * connections). Returns how many requests were still unfinished. */
+unsigned http_stop(void);
+
+#endif

@@ -1,0 +1,82 @@
+/* log.c: timestamped lines on stderr; see log.h. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 1024
+
+static const char *const log_level_names[] = {
+    [LOG_INFO] = "info",
+    [LOG_WARN] = "warn",
+    [LOG_ERROR] = "error",
+    [LOG_ACCESS] = "access",
+};
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+  char line[LOG_LINE_MAX];
+  struct timespec now;
+  struct tm tm;
+  va_list ap;
+  int n, m;
+
+  clock_gettime(CLOCK_REALTIME, &now);
+  gmtime_r(&now.tv_sec, &tm);
+  n = snprintf(line, sizeof line,
+               "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ tenant-authd %s: ",
+               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+               tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000,
+               log_level_names[level]);
+  if (n < 0)
+    return;
+  va_start(ap, fmt);
+  m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+  va_end(ap);
+  if (m < 0)
+    return;
+  n += m;
+  if ((size_t)n > sizeof line - 2)
+    n = (int)sizeof line - 2; /* truncated: keep room for the newline */
+  line[n++] = '\n';
+  /* Nothing useful can be done when stderr itself fails. */
+  if (write(STDERR_FILENO, line, (size_t)n) < 0)
+    return;
+}
+
+bool log_allow(struct log_limit *limit)
+{
+  long long now = (long long)time(NULL);
+  long long seen = atomic_load(&limit->second);
+
+  if (seen != now && atomic_compare_exchange_strong(&limit->second, &seen, now))
+    atomic_store(&limit->used, 0);
+  return atomic_fetch_add(&limit->used, 1) < limit->per_second;
+}
+
+void log_escape(char *out, size_t out_size, const char *s, size_t len)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+
+  if (out_size == 0)
+    return;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c > ' ' && c < 0x7f && c != '"' && c != '\\') {
+      if (o + 1 >= out_size)
+        break;
+      out[o++] = (char)c;
+      continue;
+    }
+    if (o + 4 >= out_size)
+      break;
+    out[o++] = '\\';
+    out[o++] = 'x';
+    out[o++] = hex[c >> 4];
+    out[o++] = hex[c & 0x0f];
+  }
+  out[o] = '\0';
+}

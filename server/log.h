@@ -1,0 +1,31 @@
+/* log.h: one line per event on stderr. A "line" is a timestamp, the level and
+ * the message; it is written with one write(2) so that lines from different
+ * threads never interleave. Only the top of a call chain logs. */
+#ifndef TENANT_AUTHD_LOG_H
+#define TENANT_AUTHD_LOG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR, LOG_ACCESS };
+
+/* A rate limit: at most `per_second` lines in each wall-clock second. */
+struct log_limit {
+  unsigned per_second;
+  atomic_llong second;
+  atomic_uint used;
+};
+
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* True when one more line fits in the limit's current second. */
+bool log_allow(struct log_limit *limit);
+
+/* Copies s[0..len) into out (always NUL-terminated) with every byte outside
+ * printable ASCII, space, '"' and '\\' written as \xNN, so any input makes
+ * one field of one line. Stops early rather than split an escape. */
+void log_escape(char *out, size_t out_size, const char *s, size_t len);
+
+#endif

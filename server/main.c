@@ -1,0 +1,84 @@
+/* main.c: tenant-authd's entry point: flags, signals, start and stop.
+ * SIGTERM and SIGINT are blocked in every thread and taken by sigwait here,
+ * so no handler runs inside a worker. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "token.h"
+
+int main(int argc, char **argv)
+{
+  struct cfg cfg;
+  struct db_settings dbs;
+  char err[256];
+  sigset_t stop_signals;
+  unsigned left;
+  int sig = 0;
+
+  switch (cfg_parse(&cfg, argc, argv, err, sizeof err)) {
+  case CFG_HELP:
+    cfg_usage(stdout);
+    return 0;
+  case CFG_VERSION:
+    printf("tenant-authd %s\n", TENANT_AUTH_VERSION);
+    return 0;
+  case CFG_ERROR:
+    fprintf(stderr, "tenant-authd: %s\n\n", err);
+    cfg_usage(stderr);
+    return 2;
+  case CFG_RUN:
+    break;
+  }
+
+  /* Blocked before any thread starts, so every thread inherits the mask. */
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0) {
+    log_msg(LOG_ERROR, "cannot block SIGTERM and SIGINT");
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  dbs = (struct db_settings){
+      .defaults_file = cfg.defaults_file,
+      .group = cfg.db_group,
+      .connect_timeout = cfg.db_connect_timeout,
+      .read_timeout = cfg.db_read_timeout,
+      .write_timeout = cfg.db_write_timeout,
+      .retry_max_ms = cfg.db_retry_max,
+  };
+  if (db_init(&dbs, err, sizeof err) != 0) {
+    log_msg(LOG_ERROR, "cannot start: %s", err);
+    return 1;
+  }
+  if (http_start(&cfg, err, sizeof err) != 0) {
+    log_msg(LOG_ERROR, "cannot start: %s", err);
+    db_shutdown();
+    return 1;
+  }
+  log_msg(LOG_INFO,
+          "started: version %s, listening on %s, %u threads, option group "
+          "[%s]%s%s",
+          TENANT_AUTH_VERSION, cfg.listen, cfg.threads, cfg.db_group,
+          cfg.defaults_file ? ", option file " : "",
+          cfg.defaults_file ? cfg.defaults_file : "");
+
+  while (sigwait(&stop_signals, &sig) != 0)
+    ;
+  log_msg(LOG_INFO, "stopping on %s: finishing in-flight requests",
+          sig == SIGINT ? "SIGINT" : "SIGTERM");
+  left = http_stop();
+  db_shutdown();
+  if (left > 0)
+    log_msg(LOG_WARN, "stopped with %u requests unfinished after %u s", left,
+            cfg.shutdown_timeout);
+  else
+    log_msg(LOG_INFO, "stopped");
+  return 0;
+}
