@@ -22,7 +22,10 @@
 #define TOKEN_HINT_LEN 8  /* the most of a token that may be shown or logged */
 #define TOKEN_UUID_LEN 36
 #define TOKEN_ALPHABET_LEN 62
-#define TENANT_AUTH_VERSION "1.0.0"
+/* The version comes from project() in CMakeLists.txt, the one place it is set. */
+#ifndef TENANT_AUTH_VERSION
+#error "TENANT_AUTH_VERSION must be defined by the build"
+#endif
 
 /* Fills out with n bytes of cryptographic randomness; 1 on success. Has the
  * shape of OpenSSL's RAND_bytes so tests can substitute a biased source. */
