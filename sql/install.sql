@@ -289,23 +289,23 @@ DELIMITER ;
 -- read either table. tenant_auth_admin runs the procedures and reads the tables.
 CREATE ROLE IF NOT EXISTS tenant_auth_verifier;
 CREATE ROLE IF NOT EXISTS tenant_auth_admin;
-SET @tenant_auth_db = CONCAT('`', REPLACE(DATABASE(), '`', '``'), '`');
-EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON FUNCTION ', @tenant_auth_db,
-  '.verify_tenant_token TO tenant_auth_verifier');
-EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON FUNCTION ', @tenant_auth_db,
-  '.verify_tenant_token TO tenant_auth_admin');
-EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON PROCEDURE ', @tenant_auth_db,
-  '.create_tenant TO tenant_auth_admin');
-EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON PROCEDURE ', @tenant_auth_db,
-  '.issue_tenant_token TO tenant_auth_admin');
-EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON PROCEDURE ', @tenant_auth_db,
-  '.revoke_tenant_token TO tenant_auth_admin');
-EXECUTE IMMEDIATE CONCAT('GRANT EXECUTE ON PROCEDURE ', @tenant_auth_db,
-  '.rotate_tenant_token TO tenant_auth_admin');
-EXECUTE IMMEDIATE CONCAT('GRANT SELECT ON ', @tenant_auth_db,
-  '.tenants TO tenant_auth_admin');
-EXECUTE IMMEDIATE CONCAT('GRANT SELECT ON ', @tenant_auth_db,
-  '.tenant_tokens TO tenant_auth_admin');
+DELIMITER //
+BEGIN NOT ATOMIC
+  DECLARE v_db VARCHAR(200) DEFAULT CONCAT('`', REPLACE(DATABASE(), '`', '``'), '`');
+  FOR g IN (
+    SELECT 'EXECUTE ON FUNCTION' AS what, 'verify_tenant_token' AS obj, 'tenant_auth_verifier' AS role
+    UNION ALL SELECT 'EXECUTE ON FUNCTION', 'verify_tenant_token', 'tenant_auth_admin'
+    UNION ALL SELECT 'EXECUTE ON PROCEDURE', 'create_tenant', 'tenant_auth_admin'
+    UNION ALL SELECT 'EXECUTE ON PROCEDURE', 'issue_tenant_token', 'tenant_auth_admin'
+    UNION ALL SELECT 'EXECUTE ON PROCEDURE', 'revoke_tenant_token', 'tenant_auth_admin'
+    UNION ALL SELECT 'EXECUTE ON PROCEDURE', 'rotate_tenant_token', 'tenant_auth_admin'
+    UNION ALL SELECT 'SELECT ON', 'tenants', 'tenant_auth_admin'
+    UNION ALL SELECT 'SELECT ON', 'tenant_tokens', 'tenant_auth_admin')
+  DO
+    EXECUTE IMMEDIATE CONCAT('GRANT ', g.what, ' ', v_db, '.', g.obj, ' TO ', g.role);
+  END FOR;
+END//
+DELIMITER ;
 
 SET SESSION sql_mode = @tenant_auth_old_sql_mode;
-SET @tenant_auth_old_sql_mode = NULL, @tenant_auth_db = NULL;
+SET @tenant_auth_old_sql_mode = NULL;

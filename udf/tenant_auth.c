@@ -31,6 +31,22 @@ static my_bool udf_one_string_arg(UDF_ARGS *args, char *message,
 }
 
 
+/* The result of a function that filled result with len random bytes: rc is
+ * 0, or -1 when the randomness source failed, which makes the result NULL. */
+static char *udf_random_result(int rc, char *result, unsigned long len,
+                               unsigned long *length, char *is_null,
+                               char *error)
+{
+  if (rc != 0) {
+    *is_null = 1;
+    *error = 1;
+    return NULL;
+  }
+  *length = len;
+  return result;
+}
+
+
 /* tenant_token_generate(): a new 64-character token. */
 UDF_API my_bool tenant_token_generate_init(UDF_INIT *initid, UDF_ARGS *args,
                                            char *message)
@@ -49,13 +65,8 @@ UDF_API char *tenant_token_generate(UDF_INIT *initid, UDF_ARGS *args,
 {
   (void)initid;
   (void)args;
-  if (token_generate(result) != 0) {
-    *is_null = 1;
-    *error = 1;
-    return NULL;
-  }
-  *length = TOKEN_LEN;
-  return result;
+  return udf_random_result(token_generate(result), result, TOKEN_LEN, length,
+                           is_null, error);
 }
 
 
@@ -133,13 +144,8 @@ UDF_API char *tenant_uuid(UDF_INIT *initid, UDF_ARGS *args, char *result,
 {
   (void)initid;
   (void)args;
-  if (token_uuid_v4(result) != 0) {
-    *is_null = 1;
-    *error = 1;
-    return NULL;
-  }
-  *length = TOKEN_UUID_LEN;
-  return result;
+  return udf_random_result(token_uuid_v4(result), result, TOKEN_UUID_LEN,
+                           length, is_null, error);
 }
 
 
