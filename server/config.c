@@ -13,7 +13,8 @@
 
 #include "token.h"
 
-enum cfg_type { CFG_STR, CFG_UINT, CFG_FLAG };
+/* CFG_NETS is repeatable: each use appends a network, up to max of them. */
+enum cfg_type { CFG_STR, CFG_UINT, CFG_FLAG, CFG_NETS };
 
 struct cfg_setting {
   const char *name;
@@ -58,6 +59,14 @@ static const struct cfg_setting cfg_settings[] = {
      "Retry-After of a 503 (database unavailable)"},
     {"shutdown-timeout", CFG_UINT, CFG_AT(shutdown_timeout), "10", 0, 300,
      "SECONDS", "time left to in-flight requests on SIGTERM"},
+    {"auth-fail-limit", CFG_UINT, CFG_AT(auth_fail_limit), "100", 0, 1000000,
+     "N", "401s per window per address before 429; 0: off"},
+    {"auth-fail-window", CFG_UINT, CFG_AT(auth_fail_window), "60", 1, 86400,
+     "SECONDS", "the sliding window of --auth-fail-limit"},
+    {"auth-fail-table", CFG_UINT, CFG_AT(auth_fail_table), "65536", 64, 4194304,
+     "N", "addresses tracked at most (32 bytes each)"},
+    {"trusted-proxy", CFG_NETS, CFG_AT(trusted), NULL, 0, CFG_TRUSTED_MAX,
+     "ADDR[/PREFIX]", "peer whose X-Real-IP/X-Forwarded-For is believed"},
 };
 
 #define CFG_COUNT (sizeof cfg_settings / sizeof cfg_settings[0])
@@ -92,6 +101,23 @@ static int cfg_set(struct cfg *cfg, const struct cfg_setting *s,
     }
     *(const char **)field = value;
     return 0;
+  case CFG_NETS: {
+    struct cfg_nets *nets = (struct cfg_nets *)field;
+    char why[160];
+
+    if (nets->count >= s->max) {
+      snprintf(err, err_size, "--%s: given more than %lu times", s->name,
+               s->max);
+      return -1;
+    }
+    if (client_net_parse(&nets->net[nets->count], value, why, sizeof why) !=
+        0) {
+      snprintf(err, err_size, "--%s: %s", s->name, why);
+      return -1;
+    }
+    nets->count++;
+    return 0;
+  }
   case CFG_UINT:
     break;
   }
@@ -233,6 +259,9 @@ void cfg_usage(FILE *out)
     fprintf(out, "  %-29s %s\n", flag, s->help);
     if (s->type == CFG_UINT)
       fprintf(out, "  %-29s default %s, from %lu to %lu\n", "", s->def, s->min,
+              s->max);
+    else if (s->type == CFG_NETS)
+      fprintf(out, "  %-29s default none; repeatable, at most %lu times\n", "",
               s->max);
     else if (s->def != NULL)
       fprintf(out, "  %-29s default %s\n", "", s->def);

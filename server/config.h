@@ -10,6 +10,16 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "client.h"
+
+#define CFG_TRUSTED_MAX 64 /* --trusted-proxy given at most this often */
+
+/* A repeatable setting's values: networks in the order given. */
+struct cfg_nets {
+  struct client_net net[CFG_TRUSTED_MAX];
+  unsigned count;
+};
+
 struct cfg {
   const char *listen;        /* ADDR:PORT as given */
   unsigned threads;          /* 0 until cfg_parse resolves it to the cores */
@@ -26,6 +36,10 @@ struct cfg {
   unsigned db_retry_max;       /* milliseconds, the longest reconnect backoff */
   unsigned retry_after;        /* seconds, sent with 503 */
   unsigned shutdown_timeout;   /* seconds to finish in-flight requests */
+  unsigned auth_fail_limit;    /* failures per window per address; 0: off */
+  unsigned auth_fail_window;   /* seconds */
+  unsigned auth_fail_table;    /* addresses tracked, at most */
+  struct cfg_nets trusted;     /* --trusted-proxy networks */
 
   /* Resolved from listen by cfg_parse. */
   struct sockaddr_storage addr;

@@ -2,7 +2,10 @@
  * Terms: a "request" is the struct http_request MHD keeps in *req_cls from
  * the first access-handler call to the completion callback; a "protected"
  * route runs http_authenticate first, which binds the tenant id to the
- * request; an "outcome" is how authentication ended, counted in /metrics.
+ * request; an "outcome" is how authentication ended, counted in /metrics;
+ * a "failure" is an outcome answered 401 or 400, counted by the limiter
+ * against the request's client address (see client.h), which decides a 429
+ * before anything else is read.
  *
  * The access handler answers on its second call, never its first: MHD
  * closes the connection after a response queued on the first call, which
@@ -22,7 +25,9 @@
 #include <microhttpd.h>
 
 #include "bearer.h"
+#include "client.h"
 #include "db.h"
+#include "limiter.h"
 #include "log.h"
 #include "token.h"
 
@@ -35,15 +40,18 @@
 
 enum http_outcome {
   AUTH_OK,
-  AUTH_MISSING,   /* no Authorization header, or another scheme */
-  AUTH_INVALID,   /* well-formed, but unknown, revoked or expired */
-  AUTH_MALFORMED, /* empty, or rejected by token_valid: no database call */
-  AUTH_DB_ERROR,  /* the database did not answer: 503 */
+  AUTH_MISSING,      /* no Authorization header, or another scheme */
+  AUTH_INVALID,      /* well-formed, but unknown, revoked or expired */
+  AUTH_MALFORMED,    /* empty, or rejected by token_valid: no database call */
+  AUTH_DB_ERROR,     /* the database did not answer: 503 */
+  AUTH_BAD_REQUEST,  /* more than one Authorization header: 400 */
+  AUTH_RATE_LIMITED, /* the client address is blocked: 429, nothing read */
   AUTH_OUTCOMES
 };
 
 static const char *const http_outcome_names[AUTH_OUTCOMES] = {
-    "ok", "missing", "invalid", "malformed", "db_error"};
+    "ok",       "missing",         "invalid",     "malformed",
+    "db_error", "invalid_request", "rate_limited"};
 
 struct http_request {
   struct timespec start;
@@ -53,13 +61,23 @@ struct http_request {
   size_t body_len;                    /* bytes of request body dropped so far */
   char tenant_id[TOKEN_UUID_LEN + 1]; /* set once authenticated */
   char hint[TOKEN_HINT_LEN * 4 + 1];  /* the token's first bytes, escaped */
-  char method[32];                    /* escaped; only with --access-log */
-  char path[HTTP_PATH_LOG_MAX];       /* escaped; only with --access-log */
+  struct client_addr client;          /* set by http_client */
+  char client_text[CLIENT_ADDR_TEXT_MAX]; /* "" until http_client ran */
+  char method[32];                        /* escaped; only with --access-log */
+  char path[HTTP_PATH_LOG_MAX];           /* escaped; only with --access-log */
 };
 
 struct http_header {
   const char *name;
   const char *value;
+};
+
+/* The request headers tenant-authd reads, gathered in one pass over them. */
+struct http_scan {
+  const char *auth; /* the first Authorization value, NULL when none */
+  size_t auth_len;
+  unsigned auth_count;
+  struct client_headers fwd; /* X-Real-IP and X-Forwarded-For */
 };
 
 typedef enum MHD_Result (*http_handler)(struct MHD_Connection *conn,
@@ -115,6 +133,7 @@ static struct {
 
 static struct MHD_Daemon *http_daemon;
 static const struct cfg *http_cfg;
+static struct limiter *http_limiter; /* NULL: --auth-fail-limit 0 */
 static char http_retry_after[16];
 static atomic_bool http_stopping;
 static atomic_uint http_in_flight;
@@ -212,25 +231,95 @@ static enum MHD_Result http_unavailable(struct MHD_Connection *conn,
                     1);
 }
 
-/* The middleware: reads the bearer token, rejects a malformed one without
- * touching the database, else asks the database for the tenant. */
-static enum http_outcome http_authenticate(struct MHD_Connection *conn,
-                                           struct http_request *req)
+/* True when the header name key[0..key_len) is name, ignoring ASCII case. */
+static bool http_name_is(const char *key, size_t key_len, const char *name)
 {
-  const char *value = NULL, *token;
-  size_t value_len = 0, token_len;
+  size_t i = 0;
+
+  for (; i < key_len && name[i] != '\0'; i++) {
+    char a = key[i], b = name[i];
+    if (a >= 'A' && a <= 'Z')
+      a = (char)(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z')
+      b = (char)(b - 'A' + 'a');
+    if (a != b)
+      return false;
+  }
+  return i == key_len && name[i] == '\0';
+}
+
+static enum MHD_Result http_scan_one(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, size_t key_len,
+                                     const char *value, size_t value_len)
+{
+  struct http_scan *scan = cls;
+  struct client_headers *fwd = &scan->fwd;
+
+  (void)kind;
+  if (http_name_is(key, key_len, MHD_HTTP_HEADER_AUTHORIZATION)) {
+    if (scan->auth_count++ == 0) {
+      scan->auth = value;
+      scan->auth_len = value_len;
+    }
+  } else if (http_name_is(key, key_len, "X-Real-IP")) {
+    if (fwd->real_ip_count++ == 0) {
+      fwd->real_ip = value;
+      fwd->real_ip_len = value_len;
+    }
+  } else if (http_name_is(key, key_len, "X-Forwarded-For")) {
+    if (fwd->xff_count < CLIENT_XFF_MAX) {
+      fwd->xff[fwd->xff_count] = value;
+      fwd->xff_len[fwd->xff_count] = value_len;
+    }
+    fwd->xff_count++;
+  }
+  return MHD_YES;
+}
+
+/* One pass over the request headers. MHD hands repeated headers over one
+ * by one, in the order they came. */
+static void http_scan_headers(struct MHD_Connection *conn,
+                              struct http_scan *scan)
+{
+  memset(scan, 0, sizeof *scan);
+  MHD_get_connection_values_n(conn, MHD_HEADER_KIND, http_scan_one, scan);
+}
+
+/* Sets req->client: the TCP peer, or what a trusted proxy says it forwards
+ * for (client.h). A peer MHD cannot name counts as the address "::". */
+static void http_client(struct MHD_Connection *conn, struct http_request *req,
+                        const struct http_scan *scan)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  struct client_addr peer;
+
+  memset(&peer, 0, sizeof peer);
+  if (ci != NULL)
+    (void)client_addr_from_sockaddr(&peer, ci->client_addr);
+  (void)client_resolve(&req->client, &peer, http_cfg->trusted.net,
+                       http_cfg->trusted.count, &scan->fwd);
+  if (http_cfg->access_log)
+    client_addr_format(&req->client, req->client_text, sizeof req->client_text);
+}
+
+/* The middleware: reads the bearer token, rejects a malformed one without
+ * touching the database, else asks the database for the tenant. A repeated
+ * Authorization header is refused whatever its values: RFC 7230 section 3.2.2
+ * forbids combining them, and picking one would let a proxy and this server
+ * disagree about the credentials. */
+static enum http_outcome http_authenticate(struct http_request *req,
+                                           const struct http_scan *scan)
+{
+  const char *token;
+  size_t token_len;
   char err[256];
   struct timespec t0;
   enum db_result r;
 
-  if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND,
-                                    MHD_HTTP_HEADER_AUTHORIZATION,
-                                    sizeof MHD_HTTP_HEADER_AUTHORIZATION - 1,
-                                    &value, &value_len) != MHD_YES) {
-    value = NULL;
-    value_len = 0;
-  }
-  switch (http_bearer_parse(value, value_len, &token, &token_len)) {
+  if (scan->auth_count > 1)
+    return AUTH_BAD_REQUEST;
+  switch (http_bearer_parse(scan->auth, scan->auth_len, &token, &token_len)) {
   case BEARER_NONE:
     return AUTH_MISSING;
   case BEARER_EMPTY:
@@ -269,6 +358,9 @@ static enum MHD_Result http_deny(struct MHD_Connection *conn,
   static const struct http_header invalid[] = {
       {MHD_HTTP_HEADER_WWW_AUTHENTICATE,
        HTTP_REALM ", error=\"invalid_token\""}};
+  static const struct http_header bad_request[] = {
+      {MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+       HTTP_REALM ", error=\"invalid_request\""}};
 
   switch (outcome) {
   case AUTH_MISSING:
@@ -283,14 +375,36 @@ static enum MHD_Result http_deny(struct MHD_Connection *conn,
                       "\"the token is malformed, unknown, revoked or "
                       "expired\"}",
                       invalid, 1);
+  case AUTH_BAD_REQUEST:
+    return http_reply(conn, req, MHD_HTTP_BAD_REQUEST, HTTP_JSON,
+                      "{\"error\":\"invalid_request\",\"error_description\":"
+                      "\"more than one Authorization header\"}",
+                      bad_request, 1);
   case AUTH_DB_ERROR:
   case AUTH_OK:
+  case AUTH_RATE_LIMITED:
   case AUTH_OUTCOMES:
     break;
   }
   return http_unavailable(conn, req,
                           "{\"error\":\"unavailable\",\"error_description\":"
                           "\"the database is unavailable; retry later\"}");
+}
+
+/* 429 for a blocked address; retry_after_s comes from the limiter. */
+static enum MHD_Result http_too_many(struct MHD_Connection *conn,
+                                     struct http_request *req,
+                                     unsigned retry_after_s)
+{
+  char retry[16];
+  const struct http_header h[] = {{MHD_HTTP_HEADER_RETRY_AFTER, retry}};
+
+  snprintf(retry, sizeof retry, "%u", retry_after_s);
+  return http_reply(conn, req, MHD_HTTP_TOO_MANY_REQUESTS, HTTP_JSON,
+                    "{\"error\":\"too_many_requests\",\"error_description\":"
+                    "\"too many failed authentications from this address; "
+                    "retry later\"}",
+                    h, 1);
 }
 
 static enum MHD_Result http_auth_test(struct MHD_Connection *conn,
@@ -431,9 +545,16 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                 "# HELP tenant_authd_requests_in_flight Requests begun and "
                 "not yet completed.\n"
                 "# TYPE tenant_authd_requests_in_flight gauge\n"
-                "tenant_authd_requests_in_flight %u\n",
+                "tenant_authd_requests_in_flight %u\n"
+                "# HELP tenant_authd_auth_fail_evictions_total Addresses "
+                "dropped from the full failure table to make room.\n"
+                "# TYPE tenant_authd_auth_fail_evictions_total counter\n"
+                "tenant_authd_auth_fail_evictions_total %llu\n",
                 db_connections_open(), atomic_load(&http_db_up) == 1,
-                atomic_load(&http_in_flight));
+                atomic_load(&http_in_flight),
+                http_limiter != NULL
+                    ? (unsigned long long)limiter_evictions(http_limiter)
+                    : 0ULL);
   if (t.failed) {
     free(t.data);
     return MHD_NO;
@@ -494,6 +615,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
   struct http_request *req = *req_cls;
   const struct http_route *route;
   enum http_outcome outcome;
+  struct http_scan scan;
+  unsigned retry_after_s;
+  bool scanned;
 
   (void)cls;
   (void)version;
@@ -512,16 +636,34 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
     return MHD_YES;
   req->answered = true;
   route = &http_routes[req->route];
+  /* Open routes read no header; only the access log wants their client. */
+  scanned = http_cfg->access_log || (route->protected && http_limiter != NULL);
+  if (scanned) {
+    http_scan_headers(conn, &scan);
+    http_client(conn, req, &scan);
+  }
   if (route->path != NULL && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
       strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
     return http_method_not_allowed(conn, req);
   if (!route->protected)
     return route->handler(conn, req);
-  outcome = http_authenticate(conn, req);
+  if (!scanned)
+    http_scan_headers(conn, &scan);
+  /* A blocked address is answered before its credentials are even parsed:
+   * a flood of guesses costs neither parsing nor a database call. */
+  if (http_limiter != NULL &&
+      limiter_blocked(http_limiter, &req->client, limiter_now_ms(http_limiter),
+                      &retry_after_s)) {
+    atomic_fetch_add(&http_stats.auth[AUTH_RATE_LIMITED], 1);
+    return http_too_many(conn, req, retry_after_s);
+  }
+  outcome = http_authenticate(req, &scan);
   atomic_fetch_add(&http_stats.auth[outcome], 1);
-  if (outcome != AUTH_OK)
-    return http_deny(conn, req, outcome);
-  return route->handler(conn, req);
+  if (outcome == AUTH_OK)
+    return route->handler(conn, req);
+  if (http_limiter != NULL && outcome != AUTH_DB_ERROR)
+    limiter_fail(http_limiter, &req->client, limiter_now_ms(http_limiter));
+  return http_deny(conn, req, outcome);
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn,
@@ -548,9 +690,11 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
       who_key = " token=";
       who = req->hint;
     }
-    log_msg(LOG_ACCESS, "method=%s path=%s status=%u ms=%.3f%s%s%s",
-            req->method, req->path, req->status, (double)us / 1000.0, who_key,
-            who, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    log_msg(LOG_ACCESS, "method=%s path=%s status=%u ms=%.3f%s%s%s%s%s",
+            req->method, req->path, req->status, (double)us / 1000.0,
+            req->client_text[0] != '\0' ? " client=" : "", req->client_text,
+            who_key, who,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
   }
   atomic_fetch_sub(&http_in_flight, 1);
   free(req);
@@ -581,6 +725,12 @@ int http_start(const struct cfg *cfg, char *err, size_t err_size)
 
   http_cfg = cfg;
   snprintf(http_retry_after, sizeof http_retry_after, "%u", cfg->retry_after);
+  if (cfg->auth_fail_limit > 0) {
+    http_limiter = limiter_new(cfg->auth_fail_limit, cfg->auth_fail_window,
+                               cfg->auth_fail_table, err, err_size);
+    if (http_limiter == NULL)
+      return -1;
+  }
   /* The probe runs on this thread's own connection, closed right after. */
   r = db_ping(db_err, sizeof db_err);
   http_note_db(r, db_err);
@@ -601,6 +751,8 @@ int http_start(const struct cfg *cfg, char *err, size_t err_size)
   if (http_daemon == NULL) {
     snprintf(err, err_size, "cannot serve on %s (see the message before)",
              cfg->listen);
+    limiter_free(http_limiter);
+    http_limiter = NULL;
     return -1;
   }
   return 0;
@@ -626,5 +778,7 @@ unsigned http_stop(void)
   left = atomic_load(&http_in_flight);
   MHD_stop_daemon(http_daemon);
   http_daemon = NULL;
+  limiter_free(http_limiter);
+  http_limiter = NULL;
   return left;
 }

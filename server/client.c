@@ -1,0 +1,225 @@
+/* client.c: client addresses, trusted networks and the forwarding headers;
+ * see client.h. An "entry" is one comma-separated element of an
+ * X-Forwarded-For value, blanks around it trimmed. */
+#include "client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+static const uint8_t client_v4_mapped[12] = {0, 0, 0, 0, 0,    0,
+                                             0, 0, 0, 0, 0xff, 0xff};
+
+static bool client_blank(char c)
+{
+  return c == ' ' || c == '\t';
+}
+
+static bool client_is_v4(const struct client_addr *a)
+{
+  return memcmp(a->b, client_v4_mapped, sizeof client_v4_mapped) == 0;
+}
+
+static void client_set_v4(struct client_addr *out, const void *in4)
+{
+  memcpy(out->b, client_v4_mapped, sizeof client_v4_mapped);
+  memcpy(out->b + 12, in4, 4);
+}
+
+int client_addr_from_sockaddr(struct client_addr *out,
+                              const struct sockaddr *sa)
+{
+  if (sa == NULL)
+    return -1;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+    client_set_v4(out, &in4->sin_addr);
+    return 0;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    memcpy(out->b, &in6->sin6_addr, sizeof out->b);
+    return 0;
+  }
+  return -1;
+}
+
+int client_addr_parse(struct client_addr *out, const char *s, size_t len)
+{
+  char text[CLIENT_ADDR_TEXT_MAX + 2];
+  struct in_addr in4;
+
+  if (s == NULL || len == 0 || len >= sizeof text ||
+      memchr(s, '\0', len) != NULL)
+    return -1;
+  if (s[0] == '[') {
+    if (len < 3 || s[len - 1] != ']')
+      return -1;
+    memcpy(text, s + 1, len - 2);
+    text[len - 2] = '\0';
+    return inet_pton(AF_INET6, text, out->b) == 1 ? 0 : -1;
+  }
+  memcpy(text, s, len);
+  text[len] = '\0';
+  if (memchr(text, ':', len) != NULL)
+    return inet_pton(AF_INET6, text, out->b) == 1 ? 0 : -1;
+  if (inet_pton(AF_INET, text, &in4) != 1)
+    return -1;
+  client_set_v4(out, &in4);
+  return 0;
+}
+
+int client_net_parse(struct client_net *out, const char *s, char *err,
+                     size_t err_size)
+{
+  const char *slash = strchr(s, '/');
+  size_t addr_len = slash != NULL ? (size_t)(slash - s) : strlen(s);
+  unsigned max, prefix;
+  bool v4;
+
+  if (client_addr_parse(&out->addr, s, addr_len) != 0) {
+    snprintf(err, err_size,
+             "expected a numeric IPv4 or IPv6 address, optionally "
+             "/PREFIX, got \"%.64s\"",
+             s);
+    return -1;
+  }
+  v4 = memchr(s, ':', addr_len) == NULL;
+  max = v4 ? 32 : 128;
+  prefix = max;
+  if (slash != NULL) {
+    const char *p = slash + 1;
+    size_t n = strlen(p);
+
+    prefix = 0;
+    if (n == 0 || n > 3) {
+      prefix = max + 1;
+    } else {
+      for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+          prefix = max + 1;
+          break;
+        }
+        prefix = prefix * 10 + (unsigned)(p[i] - '0');
+      }
+    }
+    if (prefix > max) {
+      snprintf(err, err_size, "expected a prefix from 0 to %u after \"/\"",
+               max);
+      return -1;
+    }
+  }
+  out->prefix = v4 ? 96 + prefix : prefix;
+  for (unsigned bit = out->prefix; bit < 128; bit++)
+    out->addr.b[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+  return 0;
+}
+
+bool client_net_match(const struct client_net *net, const struct client_addr *a)
+{
+  unsigned full = net->prefix / 8, rest = net->prefix % 8;
+  uint8_t mask;
+
+  if (memcmp(net->addr.b, a->b, full) != 0)
+    return false;
+  if (rest == 0)
+    return true;
+  mask = (uint8_t)(0xffu << (8 - rest));
+  return (a->b[full] & mask) == net->addr.b[full];
+}
+
+void client_addr_format(const struct client_addr *a, char *out, size_t out_size)
+{
+  const char *r;
+
+  if (out_size == 0)
+    return;
+  if (client_is_v4(a))
+    r = inet_ntop(AF_INET, a->b + 12, out, (socklen_t)out_size);
+  else
+    r = inet_ntop(AF_INET6, a->b, out, (socklen_t)out_size);
+  if (r == NULL)
+    out[0] = '\0';
+}
+
+static bool client_trusted(const struct client_net *trusted, size_t n,
+                           const struct client_addr *a)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (client_net_match(&trusted[i], a))
+      return true;
+  }
+  return false;
+}
+
+/* Parses s[0..len) with the blanks around it trimmed; 0 on success. */
+static int client_parse_trimmed(struct client_addr *out, const char *s,
+                                size_t len)
+{
+  while (len > 0 && client_blank(s[0])) {
+    s++;
+    len--;
+  }
+  while (len > 0 && client_blank(s[len - 1]))
+    len--;
+  return client_addr_parse(out, s, len);
+}
+
+/* Walks the X-Forwarded-For entries from the right; 0 with *out set to the
+ * first one outside the trusted networks (or the left-most), -1 when any
+ * entry read on the way is malformed or there is none. */
+static int client_forwarded(struct client_addr *out,
+                            const struct client_net *trusted, size_t n,
+                            const struct client_headers *h)
+{
+  bool found = false;
+
+  if (h->xff_count > CLIENT_XFF_MAX)
+    return -1;
+  for (unsigned k = h->xff_count; k-- > 0;) {
+    const char *v = h->xff[k];
+    size_t end = h->xff_len[k];
+
+    for (;;) {
+      size_t start = end;
+      struct client_addr a;
+
+      while (start > 0 && v[start - 1] != ',')
+        start--;
+      if (client_parse_trimmed(&a, v + start, end - start) != 0)
+        return -1;
+      *out = a;
+      found = true;
+      if (!client_trusted(trusted, n, &a))
+        return 0;
+      if (start == 0)
+        break;
+      end = start - 1;
+    }
+  }
+  return found ? 0 : -1;
+}
+
+enum client_source client_resolve(struct client_addr *out,
+                                  const struct client_addr *peer,
+                                  const struct client_net *trusted, size_t n,
+                                  const struct client_headers *h)
+{
+  *out = *peer;
+  if (n == 0 || !client_trusted(trusted, n, peer))
+    return CLIENT_FROM_PEER;
+  if (h->real_ip_count > 0) {
+    if (h->real_ip_count == 1 &&
+        client_parse_trimmed(out, h->real_ip, h->real_ip_len) == 0)
+      return CLIENT_FROM_REAL_IP;
+    *out = *peer;
+    return CLIENT_FROM_MALFORMED;
+  }
+  if (h->xff_count == 0)
+    return CLIENT_FROM_PEER;
+  if (client_forwarded(out, trusted, n, h) == 0)
+    return CLIENT_FROM_FORWARDED;
+  *out = *peer;
+  return CLIENT_FROM_MALFORMED;
+}

@@ -1,0 +1,287 @@
+/* limiter.c: the failed-authentication limiter; see limiter.h. Terms: a
+ * "slot" holds one address's counts; a "set" is the LIMITER_WAYS slots an
+ * address may live in, chosen by SipHash-2-4 of the address under a key
+ * drawn at start (so nobody can aim many addresses at one set); a "shard" is
+ * the mutex guarding every set whose index is the same modulo
+ * LIMITER_SHARDS. Times are milliseconds on the limiter's clock. */
+#include "limiter.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+struct limiter_slot {
+  struct client_addr addr;
+  uint64_t start; /* when the current window opened; 0: the slot is empty */
+  uint32_t cur;   /* failures in the current window */
+  uint32_t prev;  /* failures in the window before it */
+};
+
+_Static_assert(sizeof(struct limiter_slot) == LIMITER_SLOT_BYTES,
+               "LIMITER_SLOT_BYTES is the documented memory cost");
+
+struct limiter {
+  struct limiter_slot *slots; /* sets * LIMITER_WAYS */
+  size_t sets;
+  uint64_t window_ms;
+  uint64_t limit;
+  uint64_t key[2];
+  struct timespec epoch;
+  atomic_uint_fast64_t evictions;
+  pthread_mutex_t locks[LIMITER_SHARDS];
+};
+
+static uint64_t limiter_rotl(uint64_t x, unsigned b)
+{
+  return (x << b) | (x >> (64 - b));
+}
+
+static void limiter_sipround(uint64_t v[4])
+{
+  v[0] += v[1];
+  v[1] = limiter_rotl(v[1], 13);
+  v[1] ^= v[0];
+  v[0] = limiter_rotl(v[0], 32);
+  v[2] += v[3];
+  v[3] = limiter_rotl(v[3], 16);
+  v[3] ^= v[2];
+  v[0] += v[3];
+  v[3] = limiter_rotl(v[3], 21);
+  v[3] ^= v[0];
+  v[2] += v[1];
+  v[1] = limiter_rotl(v[1], 17);
+  v[1] ^= v[2];
+  v[2] = limiter_rotl(v[2], 32);
+}
+
+/* SipHash-2-4 of the 16 address bytes (words read in host order: the value
+ * only has to be stable within this process). */
+static uint64_t limiter_hash(const uint64_t key[2], const struct client_addr *a)
+{
+  uint64_t v[4] = {
+      0x736f6d6570736575ULL ^ key[0], 0x646f72616e646f6dULL ^ key[1],
+      0x6c7967656e657261ULL ^ key[0], 0x7465646279746573ULL ^ key[1]};
+  uint64_t m;
+
+  for (size_t i = 0; i < 2; i++) {
+    memcpy(&m, a->b + 8 * i, sizeof m);
+    v[3] ^= m;
+    limiter_sipround(v);
+    limiter_sipround(v);
+    v[0] ^= m;
+  }
+  m = (uint64_t)16 << 56;
+  v[3] ^= m;
+  limiter_sipround(v);
+  limiter_sipround(v);
+  v[0] ^= m;
+  v[2] ^= 0xff;
+  for (size_t i = 0; i < 4; i++)
+    limiter_sipround(v);
+  return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+struct limiter *limiter_new(unsigned limit, unsigned window_s, unsigned table,
+                            char *err, size_t err_size)
+{
+  struct limiter *l;
+  size_t shards_ready = 0;
+
+  if (limit == 0 || window_s == 0 || table == 0) {
+    snprintf(err, err_size, "limiter: limit, window and table must be > 0");
+    return NULL;
+  }
+  l = calloc(1, sizeof *l);
+  if (l == NULL) {
+    snprintf(err, err_size, "limiter: out of memory");
+    return NULL;
+  }
+  l->sets = ((size_t)table + LIMITER_WAYS - 1) / LIMITER_WAYS;
+  l->window_ms = (uint64_t)window_s * 1000;
+  l->limit = limit;
+  atomic_init(&l->evictions, 0);
+  l->slots = calloc(l->sets * LIMITER_WAYS, sizeof *l->slots);
+  if (l->slots == NULL) {
+    snprintf(err, err_size, "limiter: cannot allocate %zu slots of %d bytes",
+             l->sets * LIMITER_WAYS, LIMITER_SLOT_BYTES);
+    goto fail;
+  }
+  if (getrandom(l->key, sizeof l->key, 0) != (ssize_t)sizeof l->key) {
+    snprintf(err, err_size, "limiter: getrandom failed");
+    goto fail;
+  }
+  for (; shards_ready < LIMITER_SHARDS; shards_ready++) {
+    if (pthread_mutex_init(&l->locks[shards_ready], NULL) != 0) {
+      snprintf(err, err_size, "limiter: pthread_mutex_init failed");
+      goto fail;
+    }
+  }
+  clock_gettime(CLOCK_MONOTONIC, &l->epoch);
+  return l;
+fail:
+  while (shards_ready > 0)
+    pthread_mutex_destroy(&l->locks[--shards_ready]);
+  free(l->slots);
+  free(l);
+  return NULL;
+}
+
+void limiter_free(struct limiter *l)
+{
+  if (l == NULL)
+    return;
+  for (size_t i = 0; i < LIMITER_SHARDS; i++)
+    pthread_mutex_destroy(&l->locks[i]);
+  free(l->slots);
+  free(l);
+}
+
+uint64_t limiter_now_ms(const struct limiter *l)
+{
+  struct timespec now;
+  int64_t ms;
+
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  ms = (int64_t)(now.tv_sec - l->epoch.tv_sec) * 1000 +
+       (now.tv_nsec - l->epoch.tv_nsec) / 1000000;
+  return ms > 0 ? (uint64_t)ms + 1 : 1;
+}
+
+size_t limiter_slots(const struct limiter *l)
+{
+  return l->sets * LIMITER_WAYS;
+}
+
+uint64_t limiter_evictions(const struct limiter *l)
+{
+  return atomic_load(&l->evictions);
+}
+
+/* Moves an occupied slot's window forward to the one holding now. */
+static void limiter_roll(struct limiter_slot *s, uint64_t now, uint64_t w)
+{
+  uint64_t n;
+
+  if (s->start == 0 || now < s->start)
+    return;
+  n = (now - s->start) / w;
+  if (n == 0)
+    return;
+  if (n == 1) {
+    s->prev = s->cur;
+    s->cur = 0;
+    s->start += w;
+    return;
+  }
+  /* Idle for a whole window: nothing is left to count. */
+  s->prev = 0;
+  s->cur = 0;
+  s->start = now;
+}
+
+/* The estimate times the window length, for a slot rolled to now. */
+static uint64_t limiter_weight(const struct limiter_slot *s, uint64_t now,
+                               uint64_t w)
+{
+  uint64_t e = now - s->start;
+
+  return (uint64_t)s->prev * (w - e) + (uint64_t)s->cur * w;
+}
+
+/* Milliseconds until a blocked slot's estimate drops below the limit, if no
+ * failure is added. */
+static uint64_t limiter_wait_ms(const struct limiter_slot *s, uint64_t now,
+                                uint64_t w, uint64_t limit)
+{
+  uint64_t e = now - s->start;
+
+  /* cur alone reaches the limit: wait for the next window, then until the
+   * carried-over cur has faded enough. */
+  if (s->cur >= limit)
+    return (w - e) + (w - (limit * w - 1) / s->cur);
+  if (s->prev == 0)
+    return w - e;
+  return w - ((limit - s->cur) * w - 1) / s->prev - e;
+}
+
+static struct limiter_slot *limiter_set_of(struct limiter *l,
+                                           const struct client_addr *a,
+                                           pthread_mutex_t **lock)
+{
+  size_t set = (size_t)(limiter_hash(l->key, a) % l->sets);
+
+  *lock = &l->locks[set % LIMITER_SHARDS];
+  return &l->slots[set * LIMITER_WAYS];
+}
+
+bool limiter_blocked(struct limiter *l, const struct client_addr *a,
+                     uint64_t now_ms, unsigned *retry_after_s)
+{
+  pthread_mutex_t *lock;
+  struct limiter_slot *set = limiter_set_of(l, a, &lock);
+  bool blocked = false;
+
+  pthread_mutex_lock(lock);
+  for (size_t i = 0; i < LIMITER_WAYS; i++) {
+    struct limiter_slot *s = &set[i];
+    uint64_t wait;
+
+    if (s->start == 0 || memcmp(&s->addr, a, sizeof *a) != 0)
+      continue;
+    limiter_roll(s, now_ms, l->window_ms);
+    if (limiter_weight(s, now_ms, l->window_ms) >= l->limit * l->window_ms) {
+      blocked = true;
+      wait = limiter_wait_ms(s, now_ms, l->window_ms, l->limit);
+      *retry_after_s = wait < 1000 ? 1 : (unsigned)((wait + 999) / 1000);
+    }
+    break;
+  }
+  pthread_mutex_unlock(lock);
+  return blocked;
+}
+
+void limiter_fail(struct limiter *l, const struct client_addr *a,
+                  uint64_t now_ms)
+{
+  pthread_mutex_t *lock;
+  struct limiter_slot *set = limiter_set_of(l, a, &lock);
+  struct limiter_slot *victim = NULL;
+  uint64_t best = UINT64_MAX;
+
+  pthread_mutex_lock(lock);
+  for (size_t i = 0; i < LIMITER_WAYS; i++) {
+    struct limiter_slot *s = &set[i];
+    struct limiter_slot rolled;
+    uint64_t score;
+
+    if (s->start != 0 && memcmp(&s->addr, a, sizeof *a) == 0) {
+      limiter_roll(s, now_ms, l->window_ms);
+      if (s->cur < UINT32_MAX)
+        s->cur++;
+      pthread_mutex_unlock(lock);
+      return;
+    }
+    if (s->start == 0) {
+      score = 0; /* an empty slot beats any occupied one */
+    } else {
+      rolled = *s;
+      limiter_roll(&rolled, now_ms, l->window_ms);
+      score = limiter_weight(&rolled, now_ms, l->window_ms) + 1;
+    }
+    if (score < best) {
+      best = score;
+      victim = s;
+    }
+  }
+  if (victim->start != 0)
+    atomic_fetch_add(&l->evictions, 1);
+  victim->addr = *a;
+  victim->start = now_ms;
+  victim->cur = 1;
+  victim->prev = 0;
+  pthread_mutex_unlock(lock);
+}
