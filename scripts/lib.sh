@@ -9,6 +9,9 @@ TA_ROOT=${TA_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TA_PACKAGES=(build-essential cmake pkg-config libssl-dev libmariadb-dev
              libmariadbd-dev libmicrohttpd-dev mariadb-server mariadb-client
              mariadb-test curl perl)
+# What only the test suites need: libFuzzer and the sanitizer runtimes,
+# valgrind, wrk for the benchmark smoke test, ss for the fault tests.
+TA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind wrk iproute2 procps)
 
 ta_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 ta_die() { ta_log "$*"; exit 1; }
