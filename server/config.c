@@ -40,7 +40,7 @@ static const struct cfg_setting cfg_settings[] = {
     {"access-log", CFG_FLAG, CFG_AT(access_log), NULL, 0, 0, NULL,
      "log one line per request on stderr"},
     {"idle-timeout", CFG_UINT, CFG_AT(idle_timeout), "30", 1, 3600, "SECONDS",
-     "close a client connection idle this long"},
+     "time allowed for each whole request to arrive"},
     {"max-connections", CFG_UINT, CFG_AT(max_connections), "1000", 1, 1000000,
      "N", "client connections at once; more are refused"},
     {"per-ip-connections", CFG_UINT, CFG_AT(per_ip_connections), "0", 0,

@@ -26,8 +26,8 @@ struct cfg {
   const char *db_group;      /* option-file group read after [client] */
   const char *defaults_file; /* NULL: Connector/C's default option files */
   bool access_log;
-  unsigned idle_timeout;       /* seconds */
-  unsigned max_connections;    /* whole daemon */
+  unsigned idle_timeout;       /* seconds allowed per request (conns.h) */
+  unsigned max_connections;    /* whole daemon; more are refused (conns.h) */
   unsigned per_ip_connections; /* 0: no per-address limit */
   unsigned header_memory;      /* bytes per connection */
   unsigned db_connect_timeout; /* seconds */

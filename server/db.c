@@ -14,7 +14,14 @@
 
 #include <mysql.h>
 
+#include "log.h"
+
 #define DB_QUERY "SELECT verify_tenant_token(?)"
+/* Run on each new connection: a slow verification must never write its
+ * token into MariaDB's slow query log. No privilege is needed to set it
+ * for one's own session (the verifier role alone does, tests/http/run
+ * slow_log_no_token); if it fails, tenant-authd says so once and goes on. */
+#define DB_SESSION_SETUP "SET SESSION slow_query_log=0"
 #define DB_BACKOFF_MIN_MS 50
 /* A reused connection whose call fails faster than this had a dead socket
  * (the server restarted): it is replaced once at once. A slower failure is a
@@ -32,6 +39,7 @@ struct db_thread {
 static struct db_settings db_cfg;
 static pthread_key_t db_key;
 static atomic_uint db_open;
+static atomic_bool db_setup_warned;
 
 static long long db_ms_since(const struct timespec *t0)
 {
@@ -90,7 +98,8 @@ static struct db_thread *db_thread_get(char *err, size_t err_size)
   return t;
 }
 
-/* Opens t's connection and prepares DB_QUERY; 0 on success. */
+/* Opens t's connection, runs DB_SESSION_SETUP and prepares DB_QUERY; 0 on
+ * success. */
 static int db_connect(struct db_thread *t, char *err, size_t err_size)
 {
   unsigned connect_timeout = db_cfg.connect_timeout;
@@ -120,6 +129,12 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
     mysql_close(m);
     return -1;
   }
+  if (mysql_real_query(m, DB_SESSION_SETUP, sizeof DB_SESSION_SETUP - 1) != 0 &&
+      !atomic_exchange(&db_setup_warned, true))
+    log_msg(LOG_WARN,
+            "%s failed: %s (%u); a slow verification may log its token in "
+            "the slow query log",
+            DB_SESSION_SETUP, mysql_error(m), mysql_errno(m));
   stmt = mysql_stmt_init(m);
   if (stmt == NULL) {
     snprintf(err, err_size, "prepare: out of memory");

@@ -9,7 +9,13 @@
  *
  * The access handler answers on its second call, never its first: MHD
  * closes the connection after a response queued on the first call, which
- * would defeat HTTP/1.1 keep-alive. */
+ * would defeat HTTP/1.1 keep-alive.
+ *
+ * Each connection also has the state conns.c keeps in MHD's socket
+ * context: the connection limit and the deadline for its next request. A
+ * request is "in" when the access handler is about to answer it (headers
+ * and any body received), which marks the connection busy; the completion
+ * callback marks it waiting again. */
 #include "http.h"
 
 #include <stdarg.h>
@@ -26,6 +32,7 @@
 
 #include "bearer.h"
 #include "client.h"
+#include "conns.h"
 #include "db.h"
 #include "limiter.h"
 #include "log.h"
@@ -37,6 +44,11 @@
 #define HTTP_STATUS_MAX 600
 #define HTTP_PATH_LOG_MAX 256
 #define HTTP_BODY_MAX 65536 /* request body bytes dropped before closing */
+/* MHD's own connection limit is ours plus this headroom (at least
+ * HTTP_CONN_HEADROOM_MIN, else a tenth of ours), so that it keeps
+ * accepting past our limit and conns.c can refuse at once what would
+ * otherwise wait unanswered in the listen backlog. */
+#define HTTP_CONN_HEADROOM_MIN 64
 
 enum http_outcome {
   AUTH_OK,
@@ -139,6 +151,7 @@ static atomic_bool http_stopping;
 static atomic_uint http_in_flight;
 static atomic_int http_db_up = -1; /* -1 unknown, 0 down, 1 up */
 static struct log_limit http_mhd_log_limit = {.per_second = 10};
+static struct log_limit http_refused_log_limit = {.per_second = 1};
 
 static uint64_t http_us_since(const struct timespec *t0)
 {
@@ -489,6 +502,7 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                                     struct http_request *req)
 {
   struct http_text t = {NULL, 0, 0, false};
+  struct conns_stats cs;
   uint64_t cumulative = 0;
   enum MHD_Result ret;
 
@@ -555,6 +569,23 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                 http_limiter != NULL
                     ? (unsigned long long)limiter_evictions(http_limiter)
                     : 0ULL);
+  conns_stats(&cs);
+  http_text_add(&t,
+                "# HELP tenant_authd_connections_open Client connections "
+                "open and admitted under --max-connections.\n"
+                "# TYPE tenant_authd_connections_open gauge\n"
+                "tenant_authd_connections_open %u\n"
+                "# HELP tenant_authd_connections_refused_total Connections "
+                "closed at once because --max-connections were open.\n"
+                "# TYPE tenant_authd_connections_refused_total counter\n"
+                "tenant_authd_connections_refused_total %llu\n"
+                "# HELP tenant_authd_connections_timed_out_total Connections "
+                "closed for not sending a whole request within "
+                "--idle-timeout.\n"
+                "# TYPE tenant_authd_connections_timed_out_total counter\n"
+                "tenant_authd_connections_timed_out_total %llu\n",
+                cs.open, (unsigned long long)cs.refused,
+                (unsigned long long)cs.timed_out);
   if (t.failed) {
     free(t.data);
     return MHD_NO;
@@ -583,6 +614,40 @@ static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn,
                     "{\"error\":\"method_not_allowed\",\"error_description\":"
                     "\"allowed: " HTTP_ALLOW "\"}",
                     h, 1);
+}
+
+/* The conns.c state of conn, NULL when it has none. */
+static struct conn *http_conn_state(struct MHD_Connection *conn)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+  return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: runs on the connection's own worker
+ * thread, on STARTED before MHD reads from the socket and on CLOSED before
+ * MHD closes it, so shutting the socket down here is safe (conns.h). */
+static void http_notify_conn(void *cls, struct MHD_Connection *conn,
+                             void **socket_context,
+                             enum MHD_ConnectionNotificationCode toe)
+{
+  const union MHD_ConnectionInfo *ci;
+
+  (void)cls;
+  if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    conns_closed(*socket_context);
+    *socket_context = NULL;
+    return;
+  }
+  *socket_context = NULL;
+  ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci == NULL)
+    return; /* untracked: MHD's own limits still apply */
+  *socket_context = conns_opened(ci->connect_fd);
+  if (*socket_context == NULL && log_allow(&http_refused_log_limit))
+    log_msg(LOG_WARN, "refusing connections: --max-connections %u reached",
+            http_cfg->max_connections);
 }
 
 /* The first call of a request: allocates its state, answers nothing. */
@@ -635,6 +700,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
   if (req->answered)
     return MHD_YES;
   req->answered = true;
+  /* The whole request is in: its connection's deadline stops, unless the
+   * reaper got there first. */
+  if (!conns_busy(http_conn_state(conn)))
+    return MHD_NO;
   route = &http_routes[req->route];
   /* Open routes read no header; only the access log wants their client. */
   scanned = http_cfg->access_log || (route->protected && http_limiter != NULL);
@@ -673,7 +742,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
   uint64_t us;
 
   (void)cls;
-  (void)conn;
+  conns_idle(http_conn_state(conn));
   if (req == NULL)
     return;
   *req_cls = NULL;
@@ -720,9 +789,12 @@ int http_start(const struct cfg *cfg, char *err, size_t err_size)
 {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                    MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  unsigned headroom = cfg->max_connections / 10;
   char db_err[256];
   enum db_result r;
 
+  if (headroom < HTTP_CONN_HEADROOM_MIN)
+    headroom = HTTP_CONN_HEADROOM_MIN;
   http_cfg = cfg;
   snprintf(http_retry_after, sizeof http_retry_after, "%u", cfg->retry_after);
   if (cfg->auth_fail_limit > 0) {
@@ -737,20 +809,28 @@ int http_start(const struct cfg *cfg, char *err, size_t err_size)
   db_thread_close();
   if (cfg->addr.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
+  if (conns_start(cfg->max_connections, cfg->idle_timeout * 1000U, err,
+                  err_size) != 0) {
+    limiter_free(http_limiter);
+    http_limiter = NULL;
+    return -1;
+  }
   http_daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, http_access, NULL, MHD_OPTION_EXTERNAL_LOGGER,
       http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
       (const struct sockaddr *)&cfg->addr, MHD_OPTION_THREAD_POOL_SIZE,
       (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned int)cfg->idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-      (unsigned int)cfg->per_ip_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      (size_t)cfg->header_memory, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-      (unsigned int)1, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-      MHD_OPTION_END);
+      (unsigned int)(cfg->max_connections + headroom),
+      MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, NULL,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip_connections,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->header_memory,
+      MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+      MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
   if (http_daemon == NULL) {
     snprintf(err, err_size, "cannot serve on %s (see the message before)",
              cfg->listen);
+    conns_stop();
     limiter_free(http_limiter);
     http_limiter = NULL;
     return -1;
@@ -778,6 +858,8 @@ unsigned http_stop(void)
   left = atomic_load(&http_in_flight);
   MHD_stop_daemon(http_daemon);
   http_daemon = NULL;
+  /* After MHD: every connection has been reported closed by now. */
+  conns_stop();
   limiter_free(http_limiter);
   http_limiter = NULL;
   return left;

@@ -14,7 +14,8 @@ int http_start(const struct cfg *cfg, char *err, size_t err_size);
 
 /* Stops accepting, gives in-flight requests up to cfg->shutdown_timeout
  * seconds, then stops every worker thread (which closes their database
- * connections). Returns how many requests were still unfinished. */
+ * connections) and the connection reaper. Returns how many requests were
+ * still unfinished. */
 unsigned http_stop(void);
 
 #endif

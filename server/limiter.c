@@ -95,6 +95,11 @@ struct limiter *limiter_new(unsigned limit, unsigned window_s, unsigned table,
     snprintf(err, err_size, "limiter: limit, window and table must be > 0");
     return NULL;
   }
+  /* The weights compare limit * window_ms in 64 bits. */
+  if ((uint64_t)limit > UINT64_MAX / ((uint64_t)window_s * 1000)) {
+    snprintf(err, err_size, "limiter: limit times window is too large");
+    return NULL;
+  }
   l = calloc(1, sizeof *l);
   if (l == NULL) {
     snprintf(err, err_size, "limiter: out of memory");

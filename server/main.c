@@ -1,15 +1,31 @@
 /* main.c: tenant-authd's entry point: flags, signals, start and stop.
  * SIGTERM and SIGINT are blocked in every thread and taken by sigwait here,
- * so no handler runs inside a worker. */
+ * so no handler runs inside a worker. Before anything holds a token the
+ * process is made non-dumpable and its core size limit set to 0, so no
+ * core dump (or ptrace by another unprivileged process) can read tokens. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
 #include "token.h"
+
+/* No core file, and no ptrace or /proc/PID/mem by unprivileged processes;
+ * 0 on success. */
+static int main_no_dumps(void)
+{
+  const struct rlimit none = {0, 0};
+
+  if (setrlimit(RLIMIT_CORE, &none) != 0)
+    return -1;
+  return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
 
 int main(int argc, char **argv)
 {
@@ -35,6 +51,10 @@ int main(int argc, char **argv)
     break;
   }
 
+  if (main_no_dumps() != 0) {
+    log_msg(LOG_ERROR, "cannot disable core dumps: %s", strerror(errno));
+    return 1;
+  }
   /* Blocked before any thread starts, so every thread inherits the mask. */
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);

@@ -5,9 +5,13 @@
 # "trickler" sends one more header byte every second and never finishes.
 #
 #   sockets.pl flood PORT N RELEASE_FILE MAX_HOLD_S
-#     Opens N connections, then sends "GET /healthz" on each and waits 2 s
-#     to see which are served; prints "connected=.. served=.. closed=..
-#     pending=.." (pending: no answer, still open), then holds every socket
+#     Opens N connections and watches them for 1 s without sending: those
+#     the server closes meanwhile are "refused". Then sends "GET /healthz"
+#     on each other one and waits 2 s to see which are served; prints
+#     "connected=.. refused=.. served=.. closed=.. pending=..
+#     refused_max_ms=.." (pending: no answer, still open; refused_max_ms:
+#     the longest time from a refused connection's connect to the end of
+#     file the client saw), then holds every socket
 #     until RELEASE_FILE exists (at most MAX_HOLD_S seconds), closes the
 #     served ones, waits up to 3 s for the pending ones to be answered,
 #     prints "released served_later=N" and closes all.
@@ -46,23 +50,36 @@ sub poll_read {
 
 sub flood {
   my ($port, $n, $release, $max_hold) = @_;
-  my @socks;
+  my (@socks, @t0);
   for (1 .. $n) {
     my $s = connect_one($port) or last;
     push @socks, $s;
+    push @t0, time;
+    $s->blocking(0);
   }
-  # Let the server accept what it will before anything is asked.
-  sleep 0.5;
-  my %state;    # index => served | closed
-  my %buf;
-  for my $i (0 .. $#socks) {
-    $socks[$i]->blocking(0);
+  my %state;    # index => refused | served | closed
+  my %buf = map { $_ => '' } 0 .. $#socks;
+  # Before anything is asked: which connections does the server close?
+  my $refused_max_ms = 0;
+  my $deadline = time + 1;
+  while (time < $deadline) {
+    my $sel = IO::Select->new(map { $socks[$_] }
+                              grep { !$state{$_} } 0 .. $#socks);
+    last if $sel->count == 0;
+    for my $s ($sel->can_read(0.05)) {
+      my ($i) = grep { $socks[$_] == $s } 0 .. $#socks;
+      next unless poll_read($s, \$buf{$i}) eq 'eof';
+      $state{$i} = 'refused';
+      my $ms = int((time - $t0[$i]) * 1000);
+      $refused_max_ms = $ms if $ms > $refused_max_ms;
+    }
+  }
+  for my $i (grep { !$state{$_} } 0 .. $#socks) {
     my $w = syswrite($socks[$i],
                      "GET /healthz HTTP/1.1\r\nHost: flood\r\n\r\n");
     $state{$i} = 'closed' unless defined $w;
-    $buf{$i} = '';
   }
-  my $deadline = time + 2;
+  $deadline = time + 2;
   while (time < $deadline) {
     my $sel = IO::Select->new(map { $socks[$_] }
                               grep { !$state{$_} } 0 .. $#socks);
@@ -77,10 +94,11 @@ sub flood {
       }
     }
   }
-  my %count = (served => 0, closed => 0, pending => 0);
+  my %count = (refused => 0, served => 0, closed => 0, pending => 0);
   $count{ $state{$_} // 'pending' }++ for 0 .. $#socks;
-  printf "connected=%d served=%d closed=%d pending=%d\n", scalar @socks,
-    $count{served}, $count{closed}, $count{pending};
+  printf "connected=%d refused=%d served=%d closed=%d pending=%d "
+    . "refused_max_ms=%d\n", scalar @socks, $count{refused}, $count{served},
+    $count{closed}, $count{pending}, $refused_max_ms;
   my $until = time + $max_hold;
   sleep 0.05 while !-e $release && time < $until;
   # Free the slots the served ones hold, and see whether those that waited

@@ -1,0 +1,714 @@
+/* test_client.c: client addresses, trusted networks and the forwarding
+ * headers (server/client.c). A "case" is one request: the peer, the
+ * X-Real-IP and X-Forwarded-For values as they arrived, and the address and
+ * source client_resolve must pick. Every value is an exact-size malloc with
+ * no NUL after it, so ASan reports any read past what libmicrohttpd hands
+ * over. Bits are numbered from the most significant of the 16 bytes, as
+ * prefixes count them. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "client.h"
+#include "test.h"
+
+/* The --trusted-proxy values of the resolve cases. */
+static const char *const trusted_text[] = {"10.0.0.0/8", "192.168.1.1",
+                                           "2001:db8:1::/48", "fd00::1"};
+#define TRUSTED_N (sizeof trusted_text / sizeof trusted_text[0])
+
+static struct client_net trusted[TRUSTED_N];
+
+/* The address s, which must parse. */
+static struct client_addr addr(const char *s)
+{
+  struct client_addr a;
+
+  CHECKF(client_addr_parse(&a, s, strlen(s)) == 0, "parse \"%s\"", s);
+  return a;
+}
+
+
+static struct client_net net(const char *s)
+{
+  struct client_net n;
+  char err[160];
+
+  memset(&n, 0, sizeof n);
+  CHECKF(client_net_parse(&n, s, err, sizeof err) == 0, "net \"%s\": %s", s,
+         err);
+  return n;
+}
+
+
+/* client_addr_parse on an exact-size copy of s[0..len). */
+static int parse_copy(struct client_addr *out, const char *s, size_t len)
+{
+  char *copy = test_dup(s, len);
+  int r = client_addr_parse(out, copy, len);
+
+  free(copy);
+  return r;
+}
+
+
+/* Text forms that parse, and the text client_addr_format gives back. */
+static const struct {
+  const char *in, *out;
+} good_addrs[] = {
+    {"192.0.2.1", "192.0.2.1"},
+    {"0.0.0.0", "0.0.0.0"},
+    {"255.255.255.255", "255.255.255.255"},
+    {"::ffff:192.0.2.1", "192.0.2.1"},
+    {"::FFFF:c000:0201", "192.0.2.1"},
+    {"[::ffff:192.0.2.1]", "192.0.2.1"},
+    {"2001:db8::1", "2001:db8::1"},
+    {"2001:DB8::1", "2001:db8::1"},
+    {"[2001:db8::1]", "2001:db8::1"},
+    {"2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"},
+    {"::", "::"},
+    {"::1", "::1"},
+    {"[::]", "::"},
+    {"::192.0.2.1", "::192.0.2.1"},
+    {"fe80::1", "fe80::1"},
+    /* The longest texts: 45 characters, 47 bracketed. */
+    {"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+    {"[0000:0000:0000:0000:0000:ffff:255.255.255.255]", "255.255.255.255"},
+};
+
+/* Values no entry may be: ports, names, zones, blanks inside, lists,
+ * partial or out-of-range numbers, stray brackets. */
+static const char *const bad_addrs[] = {
+    "",
+    "1.2.3.4:80",
+    "[::1]:80",
+    "[2001:db8::1]:443",
+    "example.com",
+    "localhost",
+    "unknown",
+    "_hidden",
+    "1.2.3",
+    "1.2.3.4.5",
+    "256.1.1.1",
+    "1.2.3.-1",
+    "0x7f.0.0.1",
+    "1.2. 3.4",
+    "1.2.3.4 5.6.7.8",
+    "1.2.3.4,5.6.7.8",
+    "fe80::1%eth0",
+    "2001:db8::1::2",
+    "2001:db8:::1",
+    "12345::1",
+    "[::1",
+    "::1]",
+    "[]",
+    "[[::1]]",
+    "[1.2.3.4]",
+    "1.2.3.4\r\n",
+    "for=1.2.3.4",
+    "\x80\xff\xfe\x01",
+    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.2555",
+    "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255 ]",
+};
+
+static void check_addr_parse(void)
+{
+  struct client_addr a, b;
+  char text[CLIENT_ADDR_TEXT_MAX];
+  char big[4096];
+
+  for (size_t i = 0; i < sizeof good_addrs / sizeof good_addrs[0]; i++) {
+    const char *in = good_addrs[i].in;
+
+    memset(&a, 0xaa, sizeof a);
+    if (parse_copy(&a, in, strlen(in)) != 0) {
+      CHECKF(0, "\"%s\" refused", in);
+      continue;
+    }
+    client_addr_format(&a, text, sizeof text);
+    CHECKF(strcmp(text, good_addrs[i].out) == 0, "\"%s\" -> \"%s\", want %s",
+           in, text, good_addrs[i].out);
+    /* The formatted text parses back to the same bytes. */
+    CHECK(parse_copy(&b, text, strlen(text)) == 0 &&
+          memcmp(&a, &b, sizeof a) == 0);
+  }
+  for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++)
+    CHECKF(parse_copy(&a, bad_addrs[i], strlen(bad_addrs[i])) != 0,
+           "\"%s\" accepted", bad_addrs[i]);
+
+  /* IPv4 is held mapped: 192.0.2.1 is ::ffff:c000:201, byte for byte. */
+  a = addr("192.0.2.1");
+  CHECK(memcmp(a.b, "\0\0\0\0\0\0\0\0\0\0\xff\xff\xc0\x00\x02\x01", 16) == 0);
+  b = addr("::ffff:192.0.2.1");
+  CHECK(memcmp(&a, &b, sizeof a) == 0);
+  b = addr("::192.0.2.1");
+  CHECK(memcmp(&a, &b, sizeof a) != 0);
+
+  /* Length is honoured, not a NUL: "1.2.3.45" cut to 7 bytes. */
+  CHECK(parse_copy(&a, "1.2.3.45", 7) == 0);
+  client_addr_format(&a, text, sizeof text);
+  CHECK(strcmp(text, "1.2.3.4") == 0);
+  /* NULL, empty, an embedded NUL, and texts too long for any address. */
+  CHECK(client_addr_parse(&a, NULL, 0) != 0);
+  CHECK(client_addr_parse(&a, NULL, 7) != 0);
+  CHECK(parse_copy(&a, "1.2.3.4", 0) != 0);
+  CHECK(parse_copy(&a, "1.2.3.4\0", 8) != 0);
+  CHECK(parse_copy(&a, "::1\0::2", 7) != 0);
+  memset(big, '1', sizeof big);
+  for (size_t n = 46; n <= sizeof big; n = n < 64 ? n + 1 : n * 2)
+    CHECKF(parse_copy(&a, big, n) != 0, "%zu digits accepted", n);
+  memset(big, 0, sizeof big);
+  CHECK(parse_copy(&a, big, sizeof big) != 0);
+  /* No single byte is an address (a bare digit is not dotted IPv4). */
+  for (int c = 0; c < 256; c++) {
+    char one = (char)c;
+    CHECKF(parse_copy(&a, &one, 1) != 0, "byte %d accepted", c);
+  }
+}
+
+
+static void check_format(void)
+{
+  struct client_addr a = addr("192.0.2.1");
+  char text[CLIENT_ADDR_TEXT_MAX], small[4] = "xyz";
+
+  /* Too small a buffer gives "", never a cut address; size 0 writes
+   * nothing. */
+  client_addr_format(&a, small, sizeof small);
+  CHECK(small[0] == '\0');
+  small[0] = 'x';
+  client_addr_format(&a, small, 0);
+  CHECK(small[0] == 'x');
+  a = addr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+  client_addr_format(&a, text, sizeof text);
+  CHECK(strcmp(text, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == 0);
+}
+
+
+static void check_sockaddr(void)
+{
+  struct sockaddr_in sin;
+  struct sockaddr_in6 sin6;
+  struct sockaddr_un unx;
+  struct client_addr a, want;
+
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(443);
+  REQUIRE(inet_pton(AF_INET, "198.51.100.7", &sin.sin_addr) == 1);
+  CHECK(client_addr_from_sockaddr(&a, (struct sockaddr *)&sin) == 0);
+  want = addr("198.51.100.7");
+  CHECK(memcmp(&a, &want, sizeof a) == 0);
+
+  /* A dual-stack socket reports IPv4 peers mapped: the same address. */
+  memset(&sin6, 0, sizeof sin6);
+  sin6.sin6_family = AF_INET6;
+  REQUIRE(inet_pton(AF_INET6, "::ffff:198.51.100.7", &sin6.sin6_addr) == 1);
+  CHECK(client_addr_from_sockaddr(&a, (struct sockaddr *)&sin6) == 0);
+  CHECK(memcmp(&a, &want, sizeof a) == 0);
+  REQUIRE(inet_pton(AF_INET6, "2001:db8::7", &sin6.sin6_addr) == 1);
+  sin6.sin6_scope_id = 3;
+  CHECK(client_addr_from_sockaddr(&a, (struct sockaddr *)&sin6) == 0);
+  want = addr("2001:db8::7");
+  CHECK(memcmp(&a, &want, sizeof a) == 0);
+
+  memset(&unx, 0, sizeof unx);
+  unx.sun_family = AF_UNIX;
+  CHECK(client_addr_from_sockaddr(&a, (struct sockaddr *)&unx) == -1);
+  CHECK(client_addr_from_sockaddr(&a, NULL) == -1);
+}
+
+
+/* --trusted-proxy values: accepted ones with the prefix stored (IPv4 as
+ * 96 + n) and the network address after clearing the host bits. */
+static const struct {
+  const char *in, *addr;
+  unsigned prefix;
+} good_nets[] = {
+    {"10.0.0.0/8", "10.0.0.0", 104},
+    {"10.1.2.3/8", "10.0.0.0", 104},
+    {"10.1.2.3", "10.1.2.3", 128},
+    {"10.1.2.3/32", "10.1.2.3", 128},
+    {"10.1.2.3/032", "10.1.2.3", 128},
+    {"10.1.2.255/31", "10.1.2.254", 127},
+    {"10.1.2.3/1", "0.0.0.0", 97},
+    {"200.1.2.3/1", "128.0.0.0", 97},
+    {"0.0.0.0/0", "0.0.0.0", 96},
+    {"255.255.255.255/0", "0.0.0.0", 96},
+    {"::/0", "::", 0},
+    {"ffff::1/0", "::", 0},
+    {"::1", "::1", 128},
+    {"2001:db8::1/128", "2001:db8::1", 128},
+    {"2001:db8:0:1:ffff::/64", "2001:db8:0:1::", 64},
+    {"2001:db8:0:1:ffff::/63", "2001:db8::", 63},
+    {"2001:db8::ffff/127", "2001:db8::fffe", 127},
+    {"2001:db8::/32", "2001:db8::", 32},
+    {"[2001:db8::]/48", "2001:db8::", 48},
+    {"::ffff:10.0.0.0/104", "10.0.0.0", 104},
+    {"::ffff:10.1.2.3/120", "10.1.2.0", 120},
+};
+
+/* Refused, with the expected form in the reason. */
+static const char *const bad_nets[] = {
+    "",
+    "/8",
+    "10.0.0.0/",
+    "10.0.0.0/33",
+    "10.0.0.0/99",
+    "10.0.0.0/128",
+    "::/129",
+    "::/999",
+    "10.0.0.0/0032",
+    "10.0.0.0/-1",
+    "10.0.0.0/+8",
+    "10.0.0.0/ 8",
+    "10.0.0.0 /8",
+    " 10.0.0.0/8",
+    "10.0.0.0/8 ",
+    "10.0.0.0/8/8",
+    "10.0.0.0/8a",
+    "10.0.0.0/0x8",
+    "10.0.0.0/1e1",
+    "10.0.0/8",
+    "10.0.0.0.0/8",
+    "host.example/8",
+    "localhost",
+    "[10.0.0.0]/8",
+    "[2001:db8::/32]",
+    "[2001:db8::]32",
+    "10.0.0.0:80",
+    "fe80::1%eth0/64",
+    "10.0.0.0/8,10.0.0.0/8",
+    "10.0.0.0-10.0.0.255",
+};
+
+static void check_net_parse(void)
+{
+  char err[160], text[CLIENT_ADDR_TEXT_MAX];
+  struct client_net n;
+
+  for (size_t i = 0; i < sizeof good_nets / sizeof good_nets[0]; i++) {
+    err[0] = '\0';
+    if (client_net_parse(&n, good_nets[i].in, err, sizeof err) != 0) {
+      CHECKF(0, "\"%s\" refused: %s", good_nets[i].in, err);
+      continue;
+    }
+    client_addr_format(&n.addr, text, sizeof text);
+    CHECKF(strcmp(text, good_nets[i].addr) == 0 &&
+               n.prefix == good_nets[i].prefix,
+           "\"%s\" -> %s/%u, want %s/%u", good_nets[i].in, text, n.prefix,
+           good_nets[i].addr, good_nets[i].prefix);
+  }
+  for (size_t i = 0; i < sizeof bad_nets / sizeof bad_nets[0]; i++) {
+    err[0] = '\0';
+    CHECKF(client_net_parse(&n, bad_nets[i], err, sizeof err) != 0,
+           "\"%s\" accepted", bad_nets[i]);
+    CHECKF(strncmp(err, "expected ", 9) == 0, "\"%s\": reason \"%s\"",
+           bad_nets[i], err);
+  }
+  /* A bad prefix names the family's range. */
+  CHECK(client_net_parse(&n, "10.0.0.0/33", err, sizeof err) != 0 &&
+        strstr(err, "0 to 32") != NULL);
+  CHECK(client_net_parse(&n, "::/129", err, sizeof err) != 0 &&
+        strstr(err, "0 to 128") != NULL);
+  /* A small buffer gets a cut, terminated reason. */
+  CHECK(client_net_parse(&n, "bogus", err, 8) != 0 && strlen(err) == 7);
+}
+
+
+/* Sets bit b (0 = the most significant of byte 0) of a to its opposite. */
+static void flip(struct client_addr *a, unsigned b)
+{
+  a->b[b / 8] ^= (uint8_t)(0x80u >> (b % 8));
+}
+
+
+/* For every prefix of both families, an address inside the network stays
+ * inside whatever bit past the prefix changes, and leaves it whichever bit
+ * before the prefix changes. */
+static void check_match_all_prefixes(const char *base, unsigned max)
+{
+  unsigned offset = max == 32 ? 96 : 0;
+  long wrong = 0;
+
+  for (unsigned p = 0; p <= max; p++) {
+    char text[80];
+    struct client_net n;
+    struct client_addr a = addr(base);
+
+    snprintf(text, sizeof text, "%s/%u", base, p);
+    n = net(text);
+    CHECKF(n.prefix == offset + p, "%s: prefix %u", text, n.prefix);
+    if (!client_net_match(&n, &a))
+      wrong++;
+    for (unsigned b = 0; b < max; b++) {
+      struct client_addr x = a;
+
+      flip(&x, offset + b);
+      if (client_net_match(&n, &x) != (b >= p))
+        wrong++;
+    }
+  }
+  CHECKF(wrong == 0, "%s: %ld wrong matches", base, wrong);
+}
+
+
+static void check_match(void)
+{
+  struct client_net n;
+  struct client_addr a;
+
+  check_match_all_prefixes("203.0.113.77", 32);
+  check_match_all_prefixes("2001:db8:cafe:beef:1234:5678:9abc:def0", 128);
+  check_match_all_prefixes("255.255.255.255", 32);
+  check_match_all_prefixes("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 128);
+
+  /* /0 of IPv4 holds every IPv4 address and no IPv6 one. */
+  n = net("0.0.0.0/0");
+  a = addr("255.255.255.255");
+  CHECK(client_net_match(&n, &a));
+  a = addr("0.0.0.0");
+  CHECK(client_net_match(&n, &a));
+  a = addr("::1");
+  CHECK(!client_net_match(&n, &a));
+  a = addr("::");
+  CHECK(!client_net_match(&n, &a));
+  a = addr("2001:db8::1");
+  CHECK(!client_net_match(&n, &a));
+  a = addr("::ffff:0:1"); /* 0.0.0.1, mapped */
+  CHECK(client_net_match(&n, &a));
+
+  /* /0 of IPv6 holds everything, IPv4 included (it is mapped). */
+  n = net("::/0");
+  a = addr("192.0.2.1");
+  CHECK(client_net_match(&n, &a));
+  a = addr("2001:db8::1");
+  CHECK(client_net_match(&n, &a));
+
+  /* /32 and /128: the one address. */
+  n = net("192.0.2.1/32");
+  a = addr("192.0.2.1");
+  CHECK(client_net_match(&n, &a));
+  a = addr("192.0.2.0");
+  CHECK(!client_net_match(&n, &a));
+  a = addr("192.0.2.2");
+  CHECK(!client_net_match(&n, &a));
+  a = addr("::192.0.2.1");
+  CHECK(!client_net_match(&n, &a));
+  n = net("2001:db8::1/128");
+  a = addr("2001:db8::1");
+  CHECK(client_net_match(&n, &a));
+  a = addr("2001:db8::");
+  CHECK(!client_net_match(&n, &a));
+
+  /* The /64 boundary, and /63 and /65 around it. */
+  n = net("2001:db8:0:1::/64");
+  a = addr("2001:db8:0:1::");
+  CHECK(client_net_match(&n, &a));
+  a = addr("2001:db8:0:1:ffff:ffff:ffff:ffff");
+  CHECK(client_net_match(&n, &a));
+  a = addr("2001:db8:0:2::");
+  CHECK(!client_net_match(&n, &a));
+  a = addr("2001:db8:0:0:ffff:ffff:ffff:ffff");
+  CHECK(!client_net_match(&n, &a));
+  n = net("2001:db8::/63");
+  a = addr("2001:db8:0:1:ffff:ffff:ffff:ffff");
+  CHECK(client_net_match(&n, &a));
+  a = addr("2001:db8:0:2::");
+  CHECK(!client_net_match(&n, &a));
+  n = net("2001:db8::/65");
+  a = addr("2001:db8::7fff:ffff:ffff:ffff");
+  CHECK(client_net_match(&n, &a));
+  a = addr("2001:db8::8000:0:0:0");
+  CHECK(!client_net_match(&n, &a));
+
+  /* Families do not mix: an IPv4 network and the IPv6 texts of its
+   * numbers, an IPv6 network and IPv4 addresses. */
+  n = net("10.0.0.0/8");
+  a = addr("::a00:1");
+  CHECK(!client_net_match(&n, &a));
+  a = addr("a00::1");
+  CHECK(!client_net_match(&n, &a));
+  a = addr("::ffff:10.0.0.1");
+  CHECK(client_net_match(&n, &a));
+  n = net("2001:db8::/32");
+  a = addr("32.1.13.184"); /* 0x20010db8 */
+  CHECK(!client_net_match(&n, &a));
+  n = net("::ffff:0:0/96");
+  a = addr("198.51.100.7");
+  CHECK(client_net_match(&n, &a));
+}
+
+
+/* One request's forwarding headers, as exact-size copies. */
+struct req {
+  struct client_headers h;
+  char *copies[CLIENT_XFF_MAX + 1];
+};
+
+/* real_ip: NULL for none, else sent real_ip_count times (the first value
+ * kept, as http.c does); xff: NULL-terminated list of header values. */
+static void req_init(struct req *r, const char *real_ip, unsigned real_ip_count,
+                     const char *const *xff)
+{
+  unsigned k = 0;
+
+  memset(r, 0, sizeof *r);
+  if (real_ip != NULL) {
+    r->copies[CLIENT_XFF_MAX] = test_dup(real_ip, strlen(real_ip));
+    r->h.real_ip = r->copies[CLIENT_XFF_MAX];
+    r->h.real_ip_len = strlen(real_ip);
+    r->h.real_ip_count = real_ip_count;
+  }
+  for (; xff != NULL && xff[k] != NULL; k++) {
+    if (k < CLIENT_XFF_MAX) {
+      r->copies[k] = test_dup(xff[k], strlen(xff[k]));
+      r->h.xff[k] = r->copies[k];
+      r->h.xff_len[k] = strlen(xff[k]);
+    }
+  }
+  r->h.xff_count = k;
+}
+
+
+static void req_free(struct req *r)
+{
+  for (size_t i = 0; i < sizeof r->copies / sizeof r->copies[0]; i++)
+    free(r->copies[i]);
+}
+
+
+#define XFF(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+struct resolve_case {
+  const char *peer;
+  const char *real_ip; /* NULL: no X-Real-IP */
+  unsigned real_ip_count;
+  const char *const *xff; /* NULL: no X-Forwarded-For */
+  const char *want;
+  enum client_source source;
+};
+
+static const struct resolve_case resolve_cases[] = {
+    /* An untrusted peer: headers ignored, however they look. */
+    {"203.0.113.5", "198.51.100.7", 1, NULL, "203.0.113.5", CLIENT_FROM_PEER},
+    {"203.0.113.5", NULL, 0, XFF("198.51.100.7"), "203.0.113.5",
+     CLIENT_FROM_PEER},
+    {"203.0.113.5", "junk", 2, XFF("junk"), "203.0.113.5", CLIENT_FROM_PEER},
+    {"2001:db8:2::1", "198.51.100.7", 1, NULL, "2001:db8:2::1",
+     CLIENT_FROM_PEER},
+    {"192.168.1.2", "198.51.100.7", 1, NULL, "192.168.1.2", CLIENT_FROM_PEER},
+    {"::a00:1", "198.51.100.7", 1, NULL, "::10.0.0.1", CLIENT_FROM_PEER},
+    /* Trusted, nothing forwarded: the peer. */
+    {"10.1.2.3", NULL, 0, NULL, "10.1.2.3", CLIENT_FROM_PEER},
+    {"::ffff:10.1.2.3", NULL, 0, NULL, "10.1.2.3", CLIENT_FROM_PEER},
+    /* X-Real-IP once wins, even over X-Forwarded-For. */
+    {"10.1.2.3", "198.51.100.7", 1, NULL, "198.51.100.7", CLIENT_FROM_REAL_IP},
+    {"192.168.1.1", "198.51.100.7", 1, XFF("203.0.113.9"), "198.51.100.7",
+     CLIENT_FROM_REAL_IP},
+    {"10.1.2.3", " \t198.51.100.7 \t", 1, NULL, "198.51.100.7",
+     CLIENT_FROM_REAL_IP},
+    {"10.1.2.3", "[2001:db8::5]", 1, NULL, "2001:db8::5", CLIENT_FROM_REAL_IP},
+    {"10.1.2.3", "::ffff:198.51.100.7", 1, NULL, "198.51.100.7",
+     CLIENT_FROM_REAL_IP},
+    {"2001:db8:1:ffff::9", "2001:db8::5", 1, NULL, "2001:db8::5",
+     CLIENT_FROM_REAL_IP},
+    {"fd00::1", "10.9.9.9", 1, NULL, "10.9.9.9", CLIENT_FROM_REAL_IP},
+    /* X-Real-IP twice, or malformed: the peer, and X-Forwarded-For is not
+     * consulted instead. */
+    {"10.1.2.3", "198.51.100.7", 2, NULL, "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", "198.51.100.7", 2, XFF("203.0.113.9"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", "198.51.100.7:4711", 1, XFF("203.0.113.9"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", "", 1, NULL, "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", "198.51.100.7, 203.0.113.9", 1, NULL, "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    /* X-Forwarded-For: the right-most entry outside the trusted networks. */
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, 203.0.113.9"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, 203.0.113.9, 10.0.0.2"),
+     "203.0.113.9", CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7,10.0.0.2,192.168.1.1"),
+     "198.51.100.7", CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("\t198.51.100.7\t,\t10.0.0.2 "), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("2001:db8::5, [2001:db8:1::7]"), "2001:db8::5",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("::ffff:10.0.0.9, 198.51.100.7"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, ::ffff:10.0.0.9"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("192.168.1.2, 192.168.1.1"), "192.168.1.2",
+     CLIENT_FROM_FORWARDED},
+    /* All trusted: the left-most. */
+    {"10.1.2.3", NULL, 0, XFF("10.0.0.3, 10.0.0.2"), "10.0.0.3",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("10.0.0.3"), "10.0.0.3", CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("fd00::1, 192.168.1.1, 2001:db8:1::1"), "fd00::1",
+     CLIENT_FROM_FORWARDED},
+    /* Entries left of the chosen one are never read, malformed or not. */
+    {"10.1.2.3", NULL, 0, XFF("garbage, 198.51.100.7"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF(",, 1.2.3.4:80 ,198.51.100.7, 10.0.0.2"),
+     "198.51.100.7", CLIENT_FROM_FORWARDED},
+    /* A malformed entry on the way: the peer. */
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, garbage"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, garbage, 10.0.0.2"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("garbage, 10.0.0.2"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF(""), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF(" "), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF(","), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7,"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, "), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7,,10.0.0.2"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7 203.0.113.9"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7;203.0.113.9"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7:4711"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("[2001:db8::5]:443"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("client.example"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("for=198.51.100.7"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("\x80\xfe\xff"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7\r"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0,
+     XFF("1111111111111111111111111111111111111111111111111111111111111111"),
+     "10.1.2.3", CLIENT_FROM_MALFORMED},
+    /* Several X-Forwarded-For headers are one list, in arrival order. */
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7", "203.0.113.9"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, 10.0.0.5", "10.0.0.6"),
+     "198.51.100.7", CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("203.0.113.9", "10.0.0.6, 10.0.0.7"),
+     "203.0.113.9", CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("10.0.0.5", "10.0.0.6"), "10.0.0.5",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("bad", "203.0.113.9"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", NULL, 0, XFF("bad", "10.0.0.6"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("203.0.113.9", ""), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", NULL, 0, XFF("", "203.0.113.9"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+};
+
+static void check_resolve_case(const struct resolve_case *c, size_t i)
+{
+  struct client_addr peer = addr(c->peer), out;
+  struct req r;
+  enum client_source src;
+  char got[CLIENT_ADDR_TEXT_MAX];
+
+  req_init(&r, c->real_ip, c->real_ip_count, c->xff);
+  memset(&out, 0xaa, sizeof out);
+  src = client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h);
+  client_addr_format(&out, got, sizeof got);
+  CHECKF(strcmp(got, c->want) == 0 && src == c->source,
+         "case %zu (peer %s): got %s from %d, want %s from %d", i, c->peer, got,
+         (int)src, c->want, (int)c->source);
+  /* With no trusted network at all, always the peer. */
+  src = client_resolve(&out, &peer, trusted, 0, &r.h);
+  CHECKF(src == CLIENT_FROM_PEER && memcmp(&out, &peer, sizeof out) == 0,
+         "case %zu with no trusted networks", i);
+  req_free(&r);
+}
+
+
+/* Every malformed value, as X-Real-IP, as the only X-Forwarded-For, and
+ * as its right-most entry: the peer. */
+static void check_resolve_malformed(void)
+{
+  struct client_addr peer = addr("10.1.2.3"), out;
+
+  for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++) {
+    char list[128];
+    struct req r;
+    enum client_source s1, s2, s3;
+
+    if (strchr(bad_addrs[i], ',') != NULL)
+      continue; /* a list: its entries may be fine */
+    req_init(&r, bad_addrs[i], 1, NULL);
+    s1 = client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h);
+    s1 = memcmp(&out, &peer, sizeof out) == 0 ? s1 : CLIENT_FROM_REAL_IP;
+    req_free(&r);
+    req_init(&r, NULL, 0, XFF(bad_addrs[i]));
+    s2 = client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h);
+    s2 = memcmp(&out, &peer, sizeof out) == 0 ? s2 : CLIENT_FROM_FORWARDED;
+    req_free(&r);
+    snprintf(list, sizeof list, "198.51.100.7, %s", bad_addrs[i]);
+    req_init(&r, NULL, 0, XFF(list));
+    s3 = client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h);
+    s3 = memcmp(&out, &peer, sizeof out) == 0 ? s3 : CLIENT_FROM_FORWARDED;
+    req_free(&r);
+    CHECKF(s1 == CLIENT_FROM_MALFORMED && s2 == CLIENT_FROM_MALFORMED &&
+               s3 == CLIENT_FROM_MALFORMED,
+           "\"%s\": sources %d %d %d", bad_addrs[i], (int)s1, (int)s2, (int)s3);
+  }
+}
+
+
+/* Up to CLIENT_XFF_MAX headers are read; one more and the request counts
+ * as malformed (http.c keeps counting past the ones it stores). */
+static void check_many_headers(void)
+{
+  const char *list[CLIENT_XFF_MAX + 2];
+  struct client_addr peer = addr("10.1.2.3"), out;
+  char got[CLIENT_ADDR_TEXT_MAX];
+  struct req r;
+
+  list[0] = "198.51.100.7";
+  for (size_t i = 1; i < CLIENT_XFF_MAX + 1; i++)
+    list[i] = "10.0.0.2";
+  list[CLIENT_XFF_MAX] = NULL;
+  req_init(&r, NULL, 0, list);
+  CHECK(r.h.xff_count == CLIENT_XFF_MAX);
+  CHECK(client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h) ==
+        CLIENT_FROM_FORWARDED);
+  client_addr_format(&out, got, sizeof got);
+  CHECK(strcmp(got, "198.51.100.7") == 0);
+  req_free(&r);
+
+  list[CLIENT_XFF_MAX] = "10.0.0.2";
+  list[CLIENT_XFF_MAX + 1] = NULL;
+  req_init(&r, NULL, 0, list);
+  CHECK(r.h.xff_count == CLIENT_XFF_MAX + 1);
+  CHECK(client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h) ==
+        CLIENT_FROM_MALFORMED);
+  CHECK(memcmp(&out, &peer, sizeof out) == 0);
+  req_free(&r);
+}
+
+
+int main(void)
+{
+  for (size_t i = 0; i < TRUSTED_N; i++)
+    trusted[i] = net(trusted_text[i]);
+  check_addr_parse();
+  check_format();
+  check_sockaddr();
+  check_net_parse();
+  check_match();
+  for (size_t i = 0; i < sizeof resolve_cases / sizeof resolve_cases[0]; i++)
+    check_resolve_case(&resolve_cases[i], i);
+  check_resolve_malformed();
+  check_many_headers();
+  return test_finish("client");
+}
