@@ -1,6 +1,7 @@
 -- tokens.lua: wrk script for bench/run. Spreads requests over the tokens of
 -- a file (one per line) as "Authorization: Bearer <token>", counts responses
--- whose status differs from the expected one, and prints one line of
+-- whose status differs from the expected one (for "2xx": statuses over 399,
+-- from wrk's own count), and prints one line of
 -- key=value figures when done.
 --   wrk ... -s bench/tokens.lua URL -- TOKEN_FILE|- EXPECTED_STATUS
 -- EXPECTED_STATUS 2xx accepts any 2xx; "-" sends no Authorization header.
@@ -32,6 +33,12 @@ function init(args)
   end
   -- Threads start at different places in the list.
   nexti = (id * 7919) % #requests + 1
+  -- A response() callback makes wrk parse every header into Lua: for "2xx"
+  -- its own count of statuses over 399 suffices, so the load tool spends
+  -- its CPU on requests, as the C load tool of figures 1-3 does.
+  if expected == "2xx" then
+    response = nil
+  end
 end
 
 function request()
@@ -55,10 +62,14 @@ end
 
 function done(summary, latency, requests_)
   local bad = 0
-  for _, t in ipairs(threads) do
-    bad = bad + (t:get("unexpected") or 0)
-  end
   local e = summary.errors
+  if expected == "2xx" then
+    bad = e.status
+  else
+    for _, t in ipairs(threads) do
+      bad = bad + (t:get("unexpected") or 0)
+    end
+  end
   local seconds = summary.duration / 1e6
   io.write(string.format(
     "rps=%.1f requests=%d unexpected=%d socket_errors=%d p50_us=%d " ..
