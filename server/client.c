@@ -175,8 +175,6 @@ static int client_forwarded(struct client_addr *out,
 {
   bool found = false;
 
-  if (h->xff_count > CLIENT_XFF_MAX)
-    return -1;
   for (unsigned k = h->xff_count; k-- > 0;) {
     const char *v = h->xff[k];
     size_t end = h->xff_len[k];
@@ -200,6 +198,21 @@ static int client_forwarded(struct client_addr *out,
   }
   return found ? 0 : -1;
 }
+
+void client_headers_add_xff(struct client_headers *h, const char *value,
+                            size_t len)
+{
+  if (h->xff_count == CLIENT_XFF_MAX) {
+    memmove(h->xff, h->xff + 1, (CLIENT_XFF_MAX - 1) * sizeof h->xff[0]);
+    memmove(h->xff_len, h->xff_len + 1,
+            (CLIENT_XFF_MAX - 1) * sizeof h->xff_len[0]);
+    h->xff_count--;
+  }
+  h->xff[h->xff_count] = value;
+  h->xff_len[h->xff_count] = len;
+  h->xff_count++;
+}
+
 
 enum client_source client_resolve(struct client_addr *out,
                                   const struct client_addr *peer,

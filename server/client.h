@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 
 #define CLIENT_ADDR_TEXT_MAX 46 /* INET6_ADDRSTRLEN */
-#define CLIENT_XFF_MAX 16       /* X-Forwarded-For headers read, at most */
+#define CLIENT_XFF_MAX 16       /* X-Forwarded-For headers kept: the last */
 
 struct client_addr {
   uint8_t b[16];
@@ -33,8 +33,14 @@ struct client_headers {
   unsigned real_ip_count; /* X-Real-IP headers seen */
   const char *xff[CLIENT_XFF_MAX];
   size_t xff_len[CLIENT_XFF_MAX];
-  unsigned xff_count; /* X-Forwarded-For headers seen (may exceed the max) */
+  unsigned xff_count; /* X-Forwarded-For headers kept (at most the max) */
 };
+
+/* Adds one X-Forwarded-For header, in arrival order. Past CLIENT_XFF_MAX the
+ * oldest (left-most) is dropped: the right-most entries are the ones proxies
+ * appended, and a client cannot push them out by sending many headers. */
+void client_headers_add_xff(struct client_headers *h, const char *value,
+                            size_t len);
 
 /* Where client_resolve took the address from. */
 enum client_source {

@@ -149,6 +149,9 @@ static struct limiter *http_limiter; /* NULL: --auth-fail-limit 0 */
 static char http_retry_after[16];
 static atomic_bool http_stopping;
 static atomic_uint http_in_flight;
+/* Requests whose whole request has arrived and that are being answered: what
+ * a shutdown waits for (not clients still sending a request). */
+static atomic_uint http_answering;
 static atomic_int http_db_up = -1; /* -1 unknown, 0 down, 1 up */
 static struct log_limit http_mhd_log_limit = {.per_second = 10};
 static struct log_limit http_refused_log_limit = {.per_second = 1};
@@ -280,11 +283,7 @@ static enum MHD_Result http_scan_one(void *cls, enum MHD_ValueKind kind,
       fwd->real_ip_len = value_len;
     }
   } else if (http_name_is(key, key_len, "X-Forwarded-For")) {
-    if (fwd->xff_count < CLIENT_XFF_MAX) {
-      fwd->xff[fwd->xff_count] = value;
-      fwd->xff_len[fwd->xff_count] = value_len;
-    }
-    fwd->xff_count++;
+    client_headers_add_xff(fwd, value, value_len);
   }
   return MHD_YES;
 }
@@ -700,6 +699,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
   if (req->answered)
     return MHD_YES;
   req->answered = true;
+  atomic_fetch_add(&http_answering, 1);
   /* The whole request is in: its connection's deadline stops, unless the
    * reaper got there first. */
   if (!conns_busy(http_conn_state(conn)))
@@ -766,6 +766,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
   }
   atomic_fetch_sub(&http_in_flight, 1);
+  if (req->answered)
+    atomic_fetch_sub(&http_answering, 1);
   free(req);
 }
 
@@ -825,7 +827,6 @@ int http_start(const struct cfg *cfg, char *err, size_t err_size)
       MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, NULL,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip_connections,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->header_memory,
-      MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
       MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
   if (http_daemon == NULL) {
     snprintf(err, err_size, "cannot serve on %s (see the message before)",
@@ -848,16 +849,18 @@ unsigned http_stop(void)
   if (http_daemon == NULL)
     return 0;
   atomic_store(&http_stopping, true);
+  /* MHD's worker threads may still look at the listening socket until
+   * MHD_stop_daemon returns: it is closed after that. */
   listener = MHD_quiesce_daemon(http_daemon);
-  if (listener != MHD_INVALID_SOCKET)
-    close(listener);
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (atomic_load(&http_in_flight) > 0 &&
+  while (atomic_load(&http_answering) > 0 &&
          http_us_since(&t0) < (uint64_t)http_cfg->shutdown_timeout * 1000000)
     nanosleep(&tick, NULL);
-  left = atomic_load(&http_in_flight);
+  left = atomic_load(&http_answering);
   MHD_stop_daemon(http_daemon);
   http_daemon = NULL;
+  if (listener != MHD_INVALID_SOCKET)
+    close(listener);
   /* After MHD: every connection has been reported closed by now. */
   conns_stop();
   limiter_free(http_limiter);

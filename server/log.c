@@ -3,8 +3,11 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "token.h"
 
 #define LOG_LINE_MAX 1024
 
@@ -56,6 +59,23 @@ bool log_allow(struct log_limit *limit)
   return atomic_fetch_add(&limit->used, 1) < limit->per_second;
 }
 
+/* How many bytes of s[i..len) a token would show at most: a run that starts
+ * with the token prefix is cut to TOKEN_HINT_LEN; 0 when none starts at i.
+ * *run_end is set past the run of base62 symbols. */
+static size_t log_token_run(const char *s, size_t i, size_t len,
+                            size_t *run_end)
+{
+  size_t e = i + TOKEN_PREFIX_LEN;
+
+  if (len - i < TOKEN_PREFIX_LEN ||
+      memcmp(s + i, TOKEN_PREFIX, TOKEN_PREFIX_LEN) != 0)
+    return 0;
+  while (e < len && token_symbol_value((unsigned char)s[e]) >= 0)
+    e++;
+  *run_end = e;
+  return e - i > TOKEN_HINT_LEN ? TOKEN_HINT_LEN : e - i;
+}
+
 void log_escape(char *out, size_t out_size, const char *s, size_t len)
 {
   static const char hex[] = "0123456789abcdef";
@@ -65,6 +85,19 @@ void log_escape(char *out, size_t out_size, const char *s, size_t len)
     return;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
+    size_t run_end, show = log_token_run(s, i, len, &run_end);
+
+    /* Whatever looks like a token, wherever it is (a path, a method), is
+     * cut to its first TOKEN_HINT_LEN characters and "...". */
+    if (show > 0 && run_end - i > show) {
+      if (o + show + 3 >= out_size)
+        break;
+      memcpy(out + o, s + i, show);
+      memcpy(out + o + show, "...", 3);
+      o += show + 3;
+      i = run_end - 1;
+      continue;
+    }
     if (c > ' ' && c < 0x7f && c != '"' && c != '\\') {
       if (o + 1 >= out_size)
         break;

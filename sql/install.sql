@@ -6,6 +6,18 @@
 -- Terms: a "token" is the clear 64-character secret, shown once; its SHA-256
 -- is the "hash", the only form ever stored.
 
+-- With statement-based binary logging, `SELECT verify_tenant_token('ta1_...')`
+-- would be written to the binary log as it was sent, token included (the
+-- function writes last_used_at). MIXED and ROW log the changed row instead.
+DELIMITER //
+BEGIN NOT ATOMIC
+  IF @@GLOBAL.log_bin AND @@GLOBAL.binlog_format = 'STATEMENT' THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT =
+      'tenant_auth: binlog_format=STATEMENT would log tokens; set MIXED or ROW first';
+  END IF;
+END//
+DELIMITER ;
+
 SET @tenant_auth_old_sql_mode = @@SESSION.sql_mode;
 -- Routines keep the sql_mode they were created under: strict, so a bad value
 -- is an error and never a silent truncation.
@@ -267,6 +279,12 @@ BEGIN
   DECLARE v_stale BOOLEAN DEFAULT FALSE;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_tenant_id = NULL;
   IF v_hash IS NULL THEN
+    -- A well-formed token without a hash means OpenSSL failed: an error,
+    -- so that callers answer "unavailable", never "invalid token".
+    IF tenant_token_valid(p_token) THEN
+      SIGNAL SQLSTATE 'HY000'
+        SET MESSAGE_TEXT = 'verify_tenant_token: hashing failed';
+    END IF;
     RETURN NULL;
   END IF;
   SELECT tenant_id,

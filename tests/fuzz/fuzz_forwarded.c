@@ -136,10 +136,10 @@ static int forwarded_model(struct client_addr *out, const struct client_net *n,
                            const size_t *len, unsigned headers)
 {
   bool found = false;
+  /* Only the last CLIENT_XFF_MAX headers are kept. */
+  unsigned first = headers > CLIENT_XFF_MAX ? headers - CLIENT_XFF_MAX : 0;
 
-  if (headers > CLIENT_XFF_MAX)
-    return -1;
-  for (unsigned k = headers; k-- > 0;) {
+  for (unsigned k = headers; k-- > first;) {
     size_t end = len[k];
 
     for (;;) {
@@ -241,13 +241,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.real_ip_count = real_count;
     first_xff = 1;
   }
-  for (unsigned k = first_xff; k < nv; k++) {
-    if (h.xff_count < CLIENT_XFF_MAX) {
-      h.xff[h.xff_count] = v[k];
-      h.xff_len[h.xff_count] = len[k];
-    }
-    h.xff_count++;
-  }
+  for (unsigned k = first_xff; k < nv; k++)
+    client_headers_add_xff(&h, v[k], len[k]);
 
   /* The model's answer. */
   want = peer_addr[peer];
@@ -260,8 +255,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       else
         want_src = CLIENT_FROM_MALFORMED;
     } else if (h.xff_count > 0) {
-      if (forwarded_model(&want, nets[list], net_count[list], h.xff, h.xff_len,
-                          h.xff_count) == 0)
+      /* From every header sent, not from what client.h kept. */
+      if (forwarded_model(&want, nets[list], net_count[list], v + first_xff,
+                          len + first_xff, nv - first_xff) == 0)
         want_src = CLIENT_FROM_FORWARDED;
       else
         want_src = CLIENT_FROM_MALFORMED;

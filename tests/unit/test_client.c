@@ -463,13 +463,18 @@ static void req_init(struct req *r, const char *real_ip, unsigned real_ip_count,
     r->h.real_ip_count = real_ip_count;
   }
   for (; xff != NULL && xff[k] != NULL; k++) {
-    if (k < CLIENT_XFF_MAX) {
-      r->copies[k] = test_dup(xff[k], strlen(xff[k]));
-      r->h.xff[k] = r->copies[k];
-      r->h.xff_len[k] = strlen(xff[k]);
+    char *copy = test_dup(xff[k], strlen(xff[k]));
+
+    /* Kept copies follow the headers kept; the dropped one is freed. */
+    if (k >= CLIENT_XFF_MAX) {
+      free(r->copies[0]);
+      memmove(r->copies, r->copies + 1,
+              (CLIENT_XFF_MAX - 1) * sizeof r->copies[0]);
+      r->copies[CLIENT_XFF_MAX - 1] = NULL;
     }
+    r->copies[k < CLIENT_XFF_MAX ? k : CLIENT_XFF_MAX - 1] = copy;
+    client_headers_add_xff(&r->h, copy, strlen(xff[k]));
   }
-  r->h.xff_count = k;
 }
 
 
@@ -665,11 +670,12 @@ static void check_resolve_malformed(void)
 }
 
 
-/* Up to CLIENT_XFF_MAX headers are read; one more and the request counts
- * as malformed (http.c keeps counting past the ones it stores). */
+/* The last CLIENT_XFF_MAX headers are kept: a client that sends many cannot
+ * push out the entries its proxies appended, nor make the request
+ * malformed. */
 static void check_many_headers(void)
 {
-  const char *list[CLIENT_XFF_MAX + 2];
+  const char *list[CLIENT_XFF_MAX + 3];
   struct client_addr peer = addr("10.1.2.3"), out;
   char got[CLIENT_ADDR_TEXT_MAX];
   struct req r;
@@ -686,13 +692,31 @@ static void check_many_headers(void)
   CHECK(strcmp(got, "198.51.100.7") == 0);
   req_free(&r);
 
-  list[CLIENT_XFF_MAX] = "10.0.0.2";
+  /* 17 headers: the client's own first one is dropped; the right-most
+   * untrusted entry, appended by a proxy, still decides. */
+  for (size_t i = 0; i < CLIENT_XFF_MAX + 1; i++)
+    list[i] = "203.0.113.9";
+  list[CLIENT_XFF_MAX] = "198.51.100.8, 10.0.0.2";
   list[CLIENT_XFF_MAX + 1] = NULL;
   req_init(&r, NULL, 0, list);
-  CHECK(r.h.xff_count == CLIENT_XFF_MAX + 1);
+  CHECK(r.h.xff_count == CLIENT_XFF_MAX);
   CHECK(client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h) ==
-        CLIENT_FROM_MALFORMED);
-  CHECK(memcmp(&out, &peer, sizeof out) == 0);
+        CLIENT_FROM_FORWARDED);
+  client_addr_format(&out, got, sizeof got);
+  CHECK(strcmp(got, "198.51.100.8") == 0);
+  req_free(&r);
+
+  /* Garbage beyond the kept headers no longer makes the request malformed. */
+  list[0] = "not an address";
+  for (size_t i = 1; i < CLIENT_XFF_MAX + 1; i++)
+    list[i] = "10.0.0.2";
+  list[CLIENT_XFF_MAX + 1] = "198.51.100.9";
+  list[CLIENT_XFF_MAX + 2] = NULL;
+  req_init(&r, NULL, 0, list);
+  CHECK(client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h) ==
+        CLIENT_FROM_FORWARDED);
+  client_addr_format(&out, got, sizeof got);
+  CHECK(strcmp(got, "198.51.100.9") == 0);
   req_free(&r);
 }
 
