@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define CONN_BUSY 0
 #define CONN_REAPED (-1)
 #define CONNS_TICK_MS 250 /* how often the reaper looks */
@@ -41,10 +43,7 @@ static bool conns_stopping; /* under conns_mutex */
 
 static long long conns_now_ms(void)
 {
-  struct timespec now;
-
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+  return (long long)(clock_now_us() / 1000);
 }
 
 /* Shuts down every waiting connection past its deadline; conns_mutex held,

@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <mysql.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define DB_QUERY "SELECT verify_tenant_token(?)"
@@ -32,7 +32,7 @@ struct db_thread {
   MYSQL *mysql;     /* NULL while closed */
   MYSQL_STMT *stmt; /* DB_QUERY, prepared on mysql */
   unsigned backoff_ms;
-  struct timespec retry_at; /* no connect attempt before this */
+  uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
   char last_err[192];
 };
 
@@ -40,15 +40,6 @@ static struct db_settings db_cfg;
 static pthread_key_t db_key;
 static atomic_uint db_open;
 static atomic_bool db_setup_warned;
-
-static long long db_ms_since(const struct timespec *t0)
-{
-  struct timespec now;
-
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (now.tv_sec - t0->tv_sec) * 1000LL +
-         (now.tv_nsec - t0->tv_nsec) / 1000000LL;
-}
 
 static void db_close(struct db_thread *t)
 {
@@ -162,13 +153,7 @@ static void db_backoff(struct db_thread *t, const char *reason)
   if (ms > db_cfg.retry_max_ms)
     ms = db_cfg.retry_max_ms;
   t->backoff_ms = ms;
-  clock_gettime(CLOCK_MONOTONIC, &t->retry_at);
-  t->retry_at.tv_sec += ms / 1000;
-  t->retry_at.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (t->retry_at.tv_nsec >= 1000000000L) {
-    t->retry_at.tv_sec++;
-    t->retry_at.tv_nsec -= 1000000000L;
-  }
+  t->retry_at_us = clock_now_us() + (uint64_t)ms * 1000;
   snprintf(t->last_err, sizeof t->last_err, "%s", reason);
 }
 
@@ -179,7 +164,7 @@ static enum db_result db_ready(struct db_thread *t, bool *reused, char *err,
   *reused = t->mysql != NULL;
   if (*reused)
     return DB_OK;
-  if (t->backoff_ms > 0 && db_ms_since(&t->retry_at) < 0) {
+  if (t->backoff_ms > 0 && clock_now_us() < t->retry_at_us) {
     snprintf(err, err_size, "waiting to reconnect after: %s", t->last_err);
     return DB_BACKOFF;
   }
@@ -258,14 +243,14 @@ static enum db_result db_call(const char *token, size_t token_len,
   if (t == NULL)
     return DB_ERROR;
   for (int attempt = 0;; attempt++) {
-    struct timespec t0;
+    uint64_t t0;
     enum db_result r;
     bool reused;
 
     r = db_ready(t, &reused, err, err_size);
     if (r != DB_OK)
       return r;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = clock_now_us();
     if (token != NULL) {
       r = db_execute(t, token, token_len, tenant_id, err, err_size);
     } else if (mysql_ping(t->mysql) != 0) {
@@ -278,7 +263,7 @@ static enum db_result db_call(const char *token, size_t token_len,
       return r;
     }
     db_close(t);
-    if (reused && attempt == 0 && db_ms_since(&t0) < DB_FAST_FAIL_MS)
+    if (reused && attempt == 0 && clock_since_us(t0) < DB_FAST_FAIL_MS * 1000)
       continue;
     db_backoff(t, err);
     return DB_ERROR;

@@ -32,6 +32,7 @@
 
 #include "bearer.h"
 #include "client.h"
+#include "clock.h"
 #include "conns.h"
 #include "db.h"
 #include "limiter.h"
@@ -66,9 +67,9 @@ static const char *const http_outcome_names[AUTH_OUTCOMES] = {
     "db_error", "invalid_request", "rate_limited"};
 
 struct http_request {
-  struct timespec start;
-  size_t route;    /* index into http_routes */
-  unsigned status; /* 0 until a response is queued */
+  uint64_t start_us; /* clock_now_us() at the first call */
+  size_t route;      /* index into http_routes */
+  unsigned status;   /* 0 until a response is queued */
   bool answered;
   size_t body_len;                    /* bytes of request body dropped so far */
   char tenant_id[TOKEN_UUID_LEN + 1]; /* set once authenticated */
@@ -155,17 +156,6 @@ static atomic_uint http_answering;
 static atomic_int http_db_up = -1; /* -1 unknown, 0 down, 1 up */
 static struct log_limit http_mhd_log_limit = {.per_second = 10};
 static struct log_limit http_refused_log_limit = {.per_second = 1};
-
-static uint64_t http_us_since(const struct timespec *t0)
-{
-  struct timespec now;
-  int64_t us;
-
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  us = (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 +
-       (now.tv_nsec - t0->tv_nsec) / 1000;
-  return us > 0 ? (uint64_t)us : 0;
-}
 
 /* Logs when the database goes from answering to not answering or back:
  * one line per change, never one per failed request. */
@@ -326,7 +316,7 @@ static enum http_outcome http_authenticate(struct http_request *req,
   const char *token;
   size_t token_len;
   char err[256];
-  struct timespec t0;
+  uint64_t t0;
   enum db_result r;
 
   if (scan->auth_count > 1)
@@ -343,10 +333,10 @@ static enum http_outcome http_authenticate(struct http_request *req,
              token_len < TOKEN_HINT_LEN ? token_len : TOKEN_HINT_LEN);
   if (!token_valid(token, token_len))
     return AUTH_MALFORMED;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  t0 = clock_now_us();
   r = db_verify(token, token_len, req->tenant_id, err, sizeof err);
   if (r != DB_BACKOFF)
-    http_observe_db(http_us_since(&t0));
+    http_observe_db(clock_since_us(t0));
   http_note_db(r, err);
   switch (r) {
   case DB_OK:
@@ -658,7 +648,7 @@ static enum MHD_Result http_begin(const char *url, const char *method,
 
   if (req == NULL)
     return MHD_NO;
-  clock_gettime(CLOCK_MONOTONIC, &req->start);
+  req->start_us = clock_now_us();
   while (http_routes[r].path != NULL && strcmp(http_routes[r].path, url) != 0)
     r++;
   req->route = r;
@@ -746,7 +736,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
   if (req == NULL)
     return;
   *req_cls = NULL;
-  us = http_us_since(&req->start);
+  us = clock_since_us(req->start_us);
   if (req->status >= 100 && req->status < HTTP_STATUS_MAX)
     atomic_fetch_add(&http_stats.requests[req->route][req->status], 1);
   if (http_cfg->access_log) {
@@ -842,7 +832,7 @@ int http_start(const struct cfg *cfg, char *err, size_t err_size)
 unsigned http_stop(void)
 {
   const struct timespec tick = {0, 10 * 1000 * 1000};
-  struct timespec t0;
+  uint64_t t0;
   MHD_socket listener;
   unsigned left;
 
@@ -852,9 +842,9 @@ unsigned http_stop(void)
   /* MHD's worker threads may still look at the listening socket until
    * MHD_stop_daemon returns: it is closed after that. */
   listener = MHD_quiesce_daemon(http_daemon);
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  t0 = clock_now_us();
   while (atomic_load(&http_answering) > 0 &&
-         http_us_since(&t0) < (uint64_t)http_cfg->shutdown_timeout * 1000000)
+         clock_since_us(t0) < (uint64_t)http_cfg->shutdown_timeout * 1000000)
     nanosleep(&tick, NULL);
   left = atomic_load(&http_answering);
   MHD_stop_daemon(http_daemon);

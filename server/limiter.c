@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
+
+#include "clock.h"
 
 struct limiter_slot {
   struct client_addr addr;
@@ -30,7 +31,7 @@ struct limiter {
   uint64_t window_ms;
   uint64_t limit;
   uint64_t key[2];
-  struct timespec epoch;
+  uint64_t epoch_us; /* clock.h */
   atomic_uint_fast64_t evictions;
   pthread_mutex_t locks[LIMITER_SHARDS];
 };
@@ -125,7 +126,7 @@ struct limiter *limiter_new(unsigned limit, unsigned window_s, unsigned table,
       goto fail;
     }
   }
-  clock_gettime(CLOCK_MONOTONIC, &l->epoch);
+  l->epoch_us = clock_now_us();
   return l;
 fail:
   while (shards_ready > 0)
@@ -147,13 +148,8 @@ void limiter_free(struct limiter *l)
 
 uint64_t limiter_now_ms(const struct limiter *l)
 {
-  struct timespec now;
-  int64_t ms;
-
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  ms = (int64_t)(now.tv_sec - l->epoch.tv_sec) * 1000 +
-       (now.tv_nsec - l->epoch.tv_nsec) / 1000000;
-  return ms > 0 ? (uint64_t)ms + 1 : 1;
+  /* + 1: 0 marks an empty slot, so no time is ever 0. */
+  return clock_since_us(l->epoch_us) / 1000 + 1;
 }
 
 size_t limiter_slots(const struct limiter *l)
