@@ -127,6 +127,28 @@ ta_sql() {
   mariadb --no-defaults --socket="$var/mysqld.sock" -uroot "$@"
 }
 
+# The account tenant-authd runs as, 'tenant_authd'@'localhost', holding only
+# the role tenant_auth_verifier, and the option file $3 (mode 0600) that
+# tenant-authd reads with --defaults-file: socket, user, password and
+# database $2 of the server in var dir $1. An existing file keeps its
+# password, so a second run reuses the account.
+ta_create_verifier() {
+  local var=$1 db=$2 cnf=$3 pw
+  var=$(cd "$var" && pwd) || return 1
+  if [ ! -s "$cnf" ]; then
+    pw=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    ( umask 077
+      printf '[tenant-authd]\nsocket=%s\nuser=tenant_authd\npassword=%s\ndatabase=%s\n' \
+        "$var/mysqld.sock" "$pw" "$db" > "$cnf" ) || return 1
+  fi
+  pw=$(sed -n 's/^password=//p' "$cnf")
+  ta_sql "$var" <<SQL
+CREATE USER IF NOT EXISTS 'tenant_authd'@'localhost' IDENTIFIED BY '$pw';
+GRANT tenant_auth_verifier TO 'tenant_authd'@'localhost';
+SET DEFAULT ROLE tenant_auth_verifier FOR 'tenant_authd'@'localhost';
+SQL
+}
+
 # Installs the extension into database $2 of the server in var dir $1.
 ta_install_extension() {
   local var=$1 db=$2

@@ -116,24 +116,10 @@ http_setup() {
   ta_db_start "$VAR" "$PLUGIN_DIR"
   VAR_ABS=$(cd "$VAR" && pwd)
   ta_install_extension "$VAR" "$DB" || ta_die "install.sql failed"
-  # The verifier account: the role alone, made its default.
-  PASSWORD=$(od -An -tx1 -N16 /dev/urandom | tr -d " \n")
-  ta_sql "$VAR" -e "
-    CREATE USER 'tenant_authd'@'localhost' IDENTIFIED BY '$PASSWORD';
-    GRANT tenant_auth_verifier TO 'tenant_authd'@'localhost';
-    SET DEFAULT ROLE tenant_auth_verifier FOR 'tenant_authd'@'localhost';" \
+  # The verifier account, reached by socket: its path survives a database
+  # restart, the port does not.
+  ta_create_verifier "$VAR" "$DB" "$VAR/authd.cnf" \
     || ta_die "could not create the verifier account"
-  # By socket: its path survives a database restart, the port does not.
-  (umask 077 && cat > "$VAR/authd.cnf" <<CNF
-[client]
-socket=$VAR_ABS/mysqld.sock
-
-[tenant-authd]
-user=tenant_authd
-password=$PASSWORD
-database=$DB
-CNF
-  )
 }
 
 # http CURL-ARGS...: one request; sets STATUS, BODY and HEADERS (without CRs).
