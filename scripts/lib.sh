@@ -149,9 +149,12 @@ SET DEFAULT ROLE tenant_auth_verifier FOR 'tenant_authd'@'localhost';
 SQL
 }
 
-# Installs the extension into database $2 of the server in var dir $1.
+# Installs the extension into database $2 of the server in var dir $1, with
+# the install.sql of build directory $3 (default build), which CMake writes
+# from sql/install.sql.in.
 ta_install_extension() {
-  local var=$1 db=$2
+  local var=$1 db=$2 build=${3:-$TA_ROOT/build}
+  [ -f "$build/sql/install.sql" ] || { ta_log "no $build/sql/install.sql: build first"; return 1; }
   ta_sql "$var" -e "CREATE DATABASE IF NOT EXISTS \`$db\`" || return 1
-  ta_sql "$var" "$db" < "$TA_ROOT/sql/install.sql"
+  ta_sql "$var" "$db" < "$build/sql/install.sql"
 }

@@ -115,7 +115,7 @@ http_setup() {
   trap http_cleanup EXIT
   ta_db_start "$VAR" "$PLUGIN_DIR"
   VAR_ABS=$(cd "$VAR" && pwd)
-  ta_install_extension "$VAR" "$DB" || ta_die "install.sql failed"
+  ta_install_extension "$VAR" "$DB" "$PLUGIN_DIR" || ta_die "install.sql failed"
   # The verifier account, reached by socket: its path survives a database
   # restart, the port does not.
   ta_create_verifier "$VAR" "$DB" "$VAR/authd.cnf" \
