@@ -65,6 +65,10 @@ static const struct cfg_setting cfg_settings[] = {
      "SECONDS", "the sliding window of --auth-fail-limit"},
     {"auth-fail-table", CFG_UINT, CFG_AT(auth_fail_table), "65536", 64, 4194304,
      "N", "addresses tracked at most (32 bytes each)"},
+    {"usage-interval", CFG_UINT, CFG_AT(usage_interval), "10", 0, 3600,
+     "SECONDS", "how often token use is written; 0: never"},
+    {"usage-max", CFG_UINT, CFG_AT(usage_max), "100000", 1, 4194304, "N",
+     "distinct tokens whose use waits to be written"},
     {"trusted-proxy", CFG_NETS, CFG_AT(trusted), NULL, 0, CFG_TRUSTED_MAX,
      "ADDR[/PREFIX]", "peer whose X-Real-IP/X-Forwarded-For is believed"},
 };

@@ -40,6 +40,8 @@ struct cfg {
   unsigned auth_fail_window;   /* seconds */
   unsigned auth_fail_table;    /* addresses tracked, at most */
   struct cfg_nets trusted;     /* --trusted-proxy networks */
+  unsigned usage_interval;     /* seconds between usage flushes; 0: off */
+  unsigned usage_max;          /* distinct hashes pending at most */
 
   /* Resolved from listen by cfg_parse. */
   struct sockaddr_storage addr;

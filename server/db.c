@@ -1,5 +1,6 @@
-/* db.c: thread connections and the verify statement; see db.h. Terms: a
- * "thread connection" is the struct db_thread a thread keeps under db_key;
+/* db.c: thread connections, the verify statement and the usage note; see
+ * db.h. Terms: a "thread connection" is the struct db_thread a thread keeps
+ * under db_key;
  * "backoff" is the wait before the next connect attempt after a failure,
  * from DB_BACKOFF_MIN_MS doubling up to the configured maximum. */
 #include "db.h"
@@ -17,6 +18,7 @@
 #include "log.h"
 
 #define DB_QUERY "SELECT verify_tenant_token(?)"
+#define DB_NOTE_QUERY "CALL note_tenant_token_use(?)"
 /* Run on each new connection: a slow verification must never write its
  * token into MariaDB's slow query log. No privilege is needed to set it
  * for one's own session (the verifier role alone does, tests/http/run
@@ -31,6 +33,7 @@
 struct db_thread {
   MYSQL *mysql;     /* NULL while closed */
   MYSQL_STMT *stmt; /* DB_QUERY, prepared on mysql */
+  MYSQL_STMT *note; /* DB_NOTE_QUERY, prepared on first use; else NULL */
   unsigned backoff_ms;
   uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
   char last_err[192];
@@ -43,6 +46,10 @@ static atomic_bool db_setup_warned;
 
 static void db_close(struct db_thread *t)
 {
+  if (t->note != NULL) {
+    mysql_stmt_close(t->note);
+    t->note = NULL;
+  }
   if (t->stmt != NULL) {
     mysql_stmt_close(t->stmt);
     t->stmt = NULL;
@@ -89,8 +96,11 @@ static struct db_thread *db_thread_get(char *err, size_t err_size)
   return t;
 }
 
-/* Opens t's connection, runs DB_SESSION_SETUP and prepares DB_QUERY; 0 on
- * success. */
+/* Opens t's connection, turns autocommit on, runs DB_SESSION_SETUP and
+ * prepares DB_QUERY; 0 on success. Autocommit is set whatever the server's
+ * default or an option file's init-command says: in one long transaction a
+ * connection would keep reading an old snapshot, and a revoked token would
+ * go on verifying. */
 static int db_connect(struct db_thread *t, char *err, size_t err_size)
 {
   unsigned connect_timeout = db_cfg.connect_timeout;
@@ -117,6 +127,12 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
   }
   if (mysql_real_connect(m, NULL, NULL, NULL, NULL, 0, NULL, 0) == NULL) {
     snprintf(err, err_size, "connect: %s (%u)", mysql_error(m), mysql_errno(m));
+    mysql_close(m);
+    return -1;
+  }
+  if (mysql_autocommit(m, 1) != 0) {
+    snprintf(err, err_size, "connect: cannot set autocommit=1: %s (%u)",
+             mysql_error(m), mysql_errno(m));
     mysql_close(m);
     return -1;
   }
@@ -233,10 +249,59 @@ static enum db_result db_execute(struct db_thread *t, const char *token,
   return DB_OK;
 }
 
-/* Verifies token (or pings when token is NULL) on the thread connection,
- * connecting and reconnecting as needed. */
-static enum db_result db_call(const char *token, size_t token_len,
-                              char *tenant_id, char *err, size_t err_size)
+/* Runs DB_NOTE_QUERY with n packed hashes on t's connection, preparing it
+ * on first use, and reads every result the CALL sends back. */
+static enum db_result db_execute_note(struct db_thread *t,
+                                      const unsigned char *hashes, size_t n,
+                                      char *err, size_t err_size)
+{
+  MYSQL_BIND param;
+  unsigned long len = (unsigned long)(n * TOKEN_HASH_LEN);
+  int rc;
+
+  if (t->note == NULL) {
+    t->note = mysql_stmt_init(t->mysql);
+    if (t->note == NULL) {
+      snprintf(err, err_size, "note: out of memory");
+      return DB_ERROR;
+    }
+    if (mysql_stmt_prepare(t->note, DB_NOTE_QUERY,
+                           sizeof DB_NOTE_QUERY - 1) != 0) {
+      snprintf(err, err_size, "note: prepare: %s (%u)",
+               mysql_stmt_error(t->note), mysql_stmt_errno(t->note));
+      return DB_ERROR;
+    }
+  }
+  memset(&param, 0, sizeof param);
+  param.buffer_type = MYSQL_TYPE_BLOB;
+  param.buffer = (void *)hashes;
+  param.buffer_length = len;
+  param.length = &len;
+  if (mysql_stmt_bind_param(t->note, &param) != 0 ||
+      mysql_stmt_execute(t->note) != 0) {
+    snprintf(err, err_size, "note: %s (%u)", mysql_stmt_error(t->note),
+             mysql_stmt_errno(t->note));
+    return DB_ERROR;
+  }
+  /* A CALL ends with a status result; read to the end of them. */
+  while ((rc = mysql_stmt_next_result(t->note)) == 0)
+    ;
+  if (rc > 0) {
+    snprintf(err, err_size, "note: %s (%u)", mysql_stmt_error(t->note),
+             mysql_stmt_errno(t->note));
+    return DB_ERROR;
+  }
+  return DB_OK;
+}
+
+/* What db_call does on the thread connection. */
+enum db_op { DB_OP_VERIFY, DB_OP_PING, DB_OP_NOTE };
+
+/* Runs op on the thread connection, connecting and reconnecting as
+ * needed: verifies token, pings, or notes n packed hashes (in token). */
+static enum db_result db_call(enum db_op op, const char *token,
+                              size_t token_len, char *tenant_id, char *err,
+                              size_t err_size)
 {
   struct db_thread *t = db_thread_get(err, err_size);
 
@@ -251,12 +316,21 @@ static enum db_result db_call(const char *token, size_t token_len,
     if (r != DB_OK)
       return r;
     t0 = clock_now_us();
-    if (token != NULL) {
+    switch (op) {
+    case DB_OP_VERIFY:
       r = db_execute(t, token, token_len, tenant_id, err, err_size);
-    } else if (mysql_ping(t->mysql) != 0) {
-      snprintf(err, err_size, "ping: %s (%u)", mysql_error(t->mysql),
-               mysql_errno(t->mysql));
-      r = DB_ERROR;
+      break;
+    case DB_OP_NOTE:
+      r = db_execute_note(t, (const unsigned char *)token, token_len, err,
+                          err_size);
+      break;
+    case DB_OP_PING:
+      if (mysql_ping(t->mysql) != 0) {
+        snprintf(err, err_size, "ping: %s (%u)", mysql_error(t->mysql),
+                 mysql_errno(t->mysql));
+        r = DB_ERROR;
+      }
+      break;
     }
     if (r != DB_ERROR) {
       t->backoff_ms = 0;
@@ -299,12 +373,18 @@ enum db_result db_verify(const char *token, size_t token_len,
                          char tenant_id[TOKEN_UUID_LEN + 1], char *err,
                          size_t err_size)
 {
-  return db_call(token, token_len, tenant_id, err, err_size);
+  return db_call(DB_OP_VERIFY, token, token_len, tenant_id, err, err_size);
+}
+
+enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
+                           size_t err_size)
+{
+  return db_call(DB_OP_NOTE, (const char *)hashes, n, NULL, err, err_size);
 }
 
 enum db_result db_ping(char *err, size_t err_size)
 {
-  return db_call(NULL, 0, NULL, err, err_size);
+  return db_call(DB_OP_PING, NULL, 0, NULL, err, err_size);
 }
 
 void db_thread_close(void)

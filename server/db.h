@@ -1,7 +1,8 @@
 /* db.h: the database side of tenant-authd. Each calling thread owns one
  * Connector/C connection ("thread connection") holding the prepared statement
- * SELECT verify_tenant_token(?). It is opened on first use, reused, re-opened
- * with backoff when it breaks, and closed when the thread exits. */
+ * SELECT verify_tenant_token(?), and CALL note_tenant_token_use(?) once the
+ * thread has noted use. It is opened on first use with autocommit=1, reused,
+ * re-opened with backoff when it breaks, and closed when the thread exits. */
 #ifndef TENANT_AUTHD_DB_H
 #define TENANT_AUTHD_DB_H
 
@@ -38,6 +39,13 @@ void db_shutdown(void);
 enum db_result db_verify(const char *token, size_t token_len,
                          char tenant_id[TOKEN_UUID_LEN + 1], char *err,
                          size_t err_size);
+
+/* Records the use of n tokens: hashes holds their SHA-256 values packed end
+ * to end (n * TOKEN_HASH_LEN bytes, at most DB_NOTE_MAX of them). DB_OK once
+ * the database has committed; else the reason is in err. */
+#define DB_NOTE_MAX 4096 /* note_tenant_token_use takes this many at most */
+enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
+                           size_t err_size);
 
 /* Checks that the database answers (COM_PING on the thread connection). */
 enum db_result db_ping(char *err, size_t err_size);

@@ -35,9 +35,11 @@
 #include "clock.h"
 #include "conns.h"
 #include "db.h"
+#include "flusher.h"
 #include "limiter.h"
 #include "log.h"
 #include "token.h"
+#include "usage.h"
 
 #define HTTP_JSON "application/json"
 #define HTTP_ALLOW "GET, HEAD"
@@ -147,6 +149,7 @@ static struct {
 static struct MHD_Daemon *http_daemon;
 static const struct cfg *http_cfg;
 static struct limiter *http_limiter; /* NULL: --auth-fail-limit 0 */
+static struct usage_set *http_usage; /* NULL: --usage-interval 0 */
 static char http_retry_after[16];
 static atomic_bool http_stopping;
 static atomic_uint http_in_flight;
@@ -305,6 +308,19 @@ static void http_client(struct MHD_Connection *conn, struct http_request *req,
     client_addr_format(&req->client, req->client_text, sizeof req->client_text);
 }
 
+/* Records that a token verified, for the flusher to write later: its hash
+ * goes into the usage set, or is counted as dropped when the set is full. A
+ * hashing failure loses one usage record, never the request. */
+static void http_note_use(const char *token, size_t token_len)
+{
+  uint8_t hash[TOKEN_HASH_LEN];
+
+  if (http_usage == NULL)
+    return;
+  if (token_sha256(token, token_len, hash) == 0)
+    (void)usage_add(http_usage, hash);
+}
+
 /* The middleware: reads the bearer token, rejects a malformed one without
  * touching the database, else asks the database for the tenant. A repeated
  * Authorization header is refused whatever its values: RFC 7230 section 3.2.2
@@ -340,6 +356,7 @@ static enum http_outcome http_authenticate(struct http_request *req,
   http_note_db(r, err);
   switch (r) {
   case DB_OK:
+    http_note_use(token, token_len);
     return AUTH_OK;
   case DB_NO_TENANT:
     return AUTH_INVALID;
@@ -558,6 +575,37 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                 http_limiter != NULL
                     ? (unsigned long long)limiter_evictions(http_limiter)
                     : 0ULL);
+  if (http_usage != NULL) {
+    struct flusher_stats fs;
+
+    flusher_get_stats(&fs);
+    http_text_add(
+        &t,
+        "# HELP tenant_authd_usage_pending Tokens whose use waits to be "
+        "written to last_used_at.\n"
+        "# TYPE tenant_authd_usage_pending gauge\n"
+        "tenant_authd_usage_pending %zu\n"
+        "# HELP tenant_authd_usage_dropped_total Token uses not recorded "
+        "because --usage-max tokens were pending.\n"
+        "# TYPE tenant_authd_usage_dropped_total counter\n"
+        "tenant_authd_usage_dropped_total %llu\n"
+        "# HELP tenant_authd_usage_flushes_total Usage flushes that wrote "
+        "everything pending.\n"
+        "# TYPE tenant_authd_usage_flushes_total counter\n"
+        "tenant_authd_usage_flushes_total %llu\n"
+        "# HELP tenant_authd_usage_flush_failures_total Usage flushes that "
+        "failed and kept their tokens to retry.\n"
+        "# TYPE tenant_authd_usage_flush_failures_total counter\n"
+        "tenant_authd_usage_flush_failures_total %llu\n"
+        "# HELP tenant_authd_usage_noted_total Token uses written by "
+        "note_tenant_token_use.\n"
+        "# TYPE tenant_authd_usage_noted_total counter\n"
+        "tenant_authd_usage_noted_total %llu\n",
+        usage_pending(http_usage),
+        (unsigned long long)usage_dropped(http_usage),
+        (unsigned long long)fs.flushes, (unsigned long long)fs.failures,
+        (unsigned long long)fs.noted);
+  }
   conns_stats(&cs);
   http_text_add(&t,
                 "# HELP tenant_authd_connections_open Client connections "
@@ -777,7 +825,8 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
   log_msg(LOG_WARN, "libmicrohttpd: %s", msg);
 }
 
-int http_start(const struct cfg *cfg, char *err, size_t err_size)
+int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
+               size_t err_size)
 {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                    MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -788,6 +837,7 @@ int http_start(const struct cfg *cfg, char *err, size_t err_size)
   if (headroom < HTTP_CONN_HEADROOM_MIN)
     headroom = HTTP_CONN_HEADROOM_MIN;
   http_cfg = cfg;
+  http_usage = usage;
   snprintf(http_retry_after, sizeof http_retry_after, "%u", cfg->retry_after);
   if (cfg->auth_fail_limit > 0) {
     http_limiter = limiter_new(cfg->auth_fail_limit, cfg->auth_fail_window,

@@ -7,10 +7,13 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "usage.h"
 
 /* Probes the database once (and logs the outcome), then starts listening.
- * cfg must live until http_stop returns. 0 on success. */
-int http_start(const struct cfg *cfg, char *err, size_t err_size);
+ * Each token that verifies goes into usage (NULL: none is recorded). cfg
+ * and usage must live until http_stop returns. 0 on success. */
+int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
+               size_t err_size);
 
 /* Stops accepting, gives in-flight requests up to cfg->shutdown_timeout
  * seconds, then stops every worker thread (which closes their database

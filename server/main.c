@@ -12,9 +12,11 @@
 
 #include "config.h"
 #include "db.h"
+#include "flusher.h"
 #include "http.h"
 #include "log.h"
 #include "token.h"
+#include "usage.h"
 
 /* No core file, and no ptrace or /proc/PID/mem by unprivileged processes;
  * 0 on success. */
@@ -31,6 +33,8 @@ int main(int argc, char **argv)
 {
   struct cfg cfg;
   struct db_settings dbs;
+  struct usage_set *usage = NULL;
+  size_t unwritten;
   char err[256];
   sigset_t stop_signals;
   unsigned left;
@@ -77,8 +81,21 @@ int main(int argc, char **argv)
     log_msg(LOG_ERROR, "cannot start: %s", err);
     return 1;
   }
-  if (http_start(&cfg, err, sizeof err) != 0) {
+  if (cfg.usage_interval > 0) {
+    usage = usage_new(cfg.usage_max, err, sizeof err);
+    if (usage == NULL ||
+        flusher_start(usage, cfg.usage_interval, cfg.db_retry_max, err,
+                      sizeof err) != 0) {
+      log_msg(LOG_ERROR, "cannot start: %s", err);
+      usage_free(usage);
+      db_shutdown();
+      return 1;
+    }
+  }
+  if (http_start(&cfg, usage, err, sizeof err) != 0) {
     log_msg(LOG_ERROR, "cannot start: %s", err);
+    (void)flusher_stop();
+    usage_free(usage);
     db_shutdown();
     return 1;
   }
@@ -94,7 +111,13 @@ int main(int argc, char **argv)
   log_msg(LOG_INFO, "stopping on %s: finishing in-flight requests",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   left = http_stop();
+  /* After the last request: the flusher writes what they used, once more. */
+  unwritten = flusher_stop();
+  usage_free(usage);
   db_shutdown();
+  if (unwritten > 0)
+    log_msg(LOG_WARN, "stopped without recording the use of %zu tokens",
+            unwritten);
   if (left > 0)
     log_msg(LOG_WARN, "stopped with %u requests unfinished after %u s", left,
             cfg.shutdown_timeout);

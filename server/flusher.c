@@ -1,0 +1,164 @@
+/* flusher.c: the usage flusher thread; see flusher.h. Terms: the "round" is
+ * one take-and-write; "next" is the monotonic time of the next round, which
+ * the thread waits for on a condition variable that flusher_stop signals. */
+#include "flusher.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+
+#define FLUSHER_BACKOFF_MIN_MS 250
+
+static struct {
+  struct usage_set *set;
+  unsigned interval_ms;
+  unsigned retry_max_ms;
+  pthread_t thread;
+  bool started;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  bool stopping;   /* under lock */
+  size_t lost;     /* hashes the last round could not write */
+  bool failing;    /* the last round failed: logged once per change */
+  atomic_uint_fast64_t flushes, failures, noted;
+} fl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* One round: takes every pending hash and writes it in calls of at most
+ * DB_NOTE_MAX; on a failure puts back what was not written. True when
+ * everything taken was written (or nothing was pending). */
+static bool flusher_round(void)
+{
+  uint8_t *hashes = NULL;
+  size_t n = usage_take(fl.set, &hashes), done = 0;
+  char err[256];
+
+  fl.lost = 0;
+  if (n == 0)
+    return true;
+  while (done < n) {
+    size_t chunk = n - done < DB_NOTE_MAX ? n - done : DB_NOTE_MAX;
+    if (db_note_use(hashes + done * TOKEN_HASH_LEN, chunk, err, sizeof err) !=
+        DB_OK)
+      break;
+    done += chunk;
+    atomic_fetch_add(&fl.noted, chunk);
+  }
+  if (done < n) {
+    usage_put_back(fl.set, hashes + done * TOKEN_HASH_LEN, n - done);
+    fl.lost = n - done;
+    atomic_fetch_add(&fl.failures, 1);
+    if (!fl.failing)
+      log_msg(LOG_WARN, "recording token use failed, %zu kept to retry: %s",
+              n - done, err);
+    fl.failing = true;
+  } else {
+    atomic_fetch_add(&fl.flushes, 1);
+    if (fl.failing)
+      log_msg(LOG_INFO, "recording token use works again");
+    fl.failing = false;
+  }
+  free(hashes);
+  return done == n;
+}
+
+/* The deadline ms milliseconds from now on CLOCK_MONOTONIC. */
+static struct timespec flusher_after(unsigned ms)
+{
+  struct timespec t;
+
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  t.tv_sec += ms / 1000;
+  t.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (t.tv_nsec >= 1000000000L) {
+    t.tv_sec++;
+    t.tv_nsec -= 1000000000L;
+  }
+  return t;
+}
+
+static void *flusher_main(void *arg)
+{
+  unsigned backoff_ms = 0;
+  struct timespec next = flusher_after(fl.interval_ms);
+
+  (void)arg;
+  pthread_mutex_lock(&fl.lock);
+  while (!fl.stopping) {
+    if (pthread_cond_timedwait(&fl.wake, &fl.lock, &next) == 0)
+      continue; /* woken: check stopping (or a spurious wake-up) */
+    pthread_mutex_unlock(&fl.lock);
+    if (flusher_round()) {
+      backoff_ms = 0;
+      next = flusher_after(fl.interval_ms);
+    } else {
+      backoff_ms = backoff_ms == 0 ? FLUSHER_BACKOFF_MIN_MS : backoff_ms * 2;
+      if (backoff_ms > fl.retry_max_ms)
+        backoff_ms = fl.retry_max_ms;
+      next = flusher_after(backoff_ms);
+    }
+    pthread_mutex_lock(&fl.lock);
+  }
+  pthread_mutex_unlock(&fl.lock);
+  (void)flusher_round(); /* the last one, on the way out */
+  db_thread_close();
+  return NULL;
+}
+
+int flusher_start(struct usage_set *set, unsigned interval_s,
+                  unsigned retry_max_ms, char *err, size_t err_size)
+{
+  pthread_condattr_t attr;
+  int rc;
+
+  fl.set = set;
+  fl.interval_ms = interval_s * 1000U;
+  fl.retry_max_ms = retry_max_ms < fl.interval_ms ? retry_max_ms
+                                                  : fl.interval_ms;
+  if (fl.retry_max_ms < FLUSHER_BACKOFF_MIN_MS)
+    fl.retry_max_ms = FLUSHER_BACKOFF_MIN_MS;
+  fl.stopping = false;
+  if (pthread_condattr_init(&attr) != 0 ||
+      pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+      pthread_cond_init(&fl.wake, &attr) != 0) {
+    snprintf(err, err_size, "usage flusher: cannot make a condition variable");
+    return -1;
+  }
+  pthread_condattr_destroy(&attr);
+  rc = pthread_create(&fl.thread, NULL, flusher_main, NULL);
+  if (rc != 0) {
+    pthread_cond_destroy(&fl.wake);
+    snprintf(err, err_size, "usage flusher: pthread_create: %s",
+             strerror(rc));
+    return -1;
+  }
+  fl.started = true;
+  return 0;
+}
+
+size_t flusher_stop(void)
+{
+  if (!fl.started)
+    return 0;
+  pthread_mutex_lock(&fl.lock);
+  fl.stopping = true;
+  pthread_cond_signal(&fl.wake);
+  pthread_mutex_unlock(&fl.lock);
+  pthread_join(fl.thread, NULL);
+  pthread_cond_destroy(&fl.wake);
+  fl.started = false;
+  return fl.lost;
+}
+
+void flusher_get_stats(struct flusher_stats *out)
+{
+  out->flushes = atomic_load(&fl.flushes);
+  out->failures = atomic_load(&fl.failures);
+  out->noted = atomic_load(&fl.noted);
+}

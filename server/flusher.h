@@ -1,0 +1,36 @@
+/* flusher.h: the background thread that writes token use to the database.
+ * Every "interval" it takes the hashes gathered in a usage set (usage.h)
+ * and sends them with CALL note_tenant_token_use on its own thread
+ * connection (db.h), DB_NOTE_MAX hashes per call. A "flush" is one such
+ * round; a failed one puts what it did not write back into the set and the
+ * next round comes after a backoff instead of a whole interval. Requests
+ * never wait for it: their verdicts do not depend on it. */
+#ifndef TENANT_AUTHD_FLUSHER_H
+#define TENANT_AUTHD_FLUSHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "usage.h"
+
+struct flusher_stats {
+  uint64_t flushes;  /* rounds that wrote everything they took */
+  uint64_t failures; /* rounds that failed and put hashes back */
+  uint64_t noted;    /* hashes written */
+};
+
+/* Starts the thread, flushing set every interval_s seconds; at most
+ * retry_max_ms between attempts after a failure. set must live until
+ * flusher_stop returns. 0 on success, else the reason is in err. */
+int flusher_start(struct usage_set *set, unsigned interval_s,
+                  unsigned retry_max_ms, char *err, size_t err_size);
+
+/* Wakes the thread, which flushes once more and exits, and joins it.
+ * Returns how many hashes that last flush could not write. Does nothing
+ * when the thread was not started. */
+size_t flusher_stop(void);
+
+/* Counters since flusher_start; all zero when it was not started. */
+void flusher_get_stats(struct flusher_stats *out);
+
+#endif
