@@ -555,7 +555,8 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                 (unsigned long long)atomic_load(&http_stats.db_count));
   http_text_add(&t,
                 "# HELP tenant_authd_db_connections_open Database "
-                "connections open, one at most per worker thread.\n"
+                "connections open: one at most per worker thread, and the usage "
+                "flusher's.\n"
                 "# TYPE tenant_authd_db_connections_open gauge\n"
                 "tenant_authd_db_connections_open %u\n"
                 "# HELP tenant_authd_db_up 1 when the last database call "
