@@ -133,7 +133,13 @@ bearer() { http -H "Authorization: $1" "${@:2}"; }
 # header NAME: the value of response header NAME, or nothing.
 header() { printf '%s\n' "$HEADERS" | grep -i "^$1:" | head -1 | sed 's/^[^:]*: *//'; }
 metric() { curl -s -g --max-time 5 "$BASE/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-com_stmt_execute() { sql "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'" | cut -f2; }
+# Prepared statements executed, but for CALLs: what verifications reached
+# the database, not counting the usage flusher's note_tenant_token_use.
+com_stmt_execute() {
+  sql "SELECT SUM(IF(VARIABLE_NAME = 'COM_STMT_EXECUTE', 1, -1) * VARIABLE_VALUE)
+         FROM information_schema.GLOBAL_STATUS
+        WHERE VARIABLE_NAME IN ('COM_STMT_EXECUTE', 'COM_CALL_PROCEDURE')"
+}
 
 REALM='Bearer realm="tenant_auth"'
 INVALID='Bearer realm="tenant_auth", error="invalid_token"'
