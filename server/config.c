@@ -32,7 +32,15 @@ static const struct cfg_setting cfg_settings[] = {
     {"listen", CFG_STR, CFG_AT(listen), "127.0.0.1:8080", 0, 0, "ADDR:PORT",
      "address to listen on; IPv6 as [ADDR]:PORT"},
     {"threads", CFG_UINT, CFG_AT(threads), "0", 0, 1024, "N",
-     "worker threads; 0: one per core"},
+     "HTTP worker threads; 0: one per core"},
+    {"db-connections", CFG_UINT, CFG_AT(db_connections), "8", 1, 1024, "N",
+     "database connections verifying at once"},
+    {"batch-max", CFG_UINT, CFG_AT(batch_max), "16", 1, 64, "N",
+     "most tokens verified by one statement"},
+    {"queue-max", CFG_UINT, CFG_AT(queue_max), "4096", 1, 1000000, "N",
+     "requests waiting for a database connection; more get 503"},
+    {"queue-timeout", CFG_UINT, CFG_AT(queue_timeout), "0", 0, 60000, "MS",
+     "longest wait in the queue; 0: --db-read-timeout"},
     {"db-group", CFG_STR, CFG_AT(db_group), "tenant-authd", 0, 0, "NAME",
      "option-file group read after [client]"},
     {"defaults-file", CFG_STR, CFG_AT(defaults_file), NULL, 0, 0, "PATH",
@@ -242,6 +250,8 @@ enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = cores > 0 && cores <= 1024 ? (unsigned)cores : 1;
   }
+  if (cfg->queue_timeout == 0)
+    cfg->queue_timeout = cfg->db_read_timeout * 1000U;
   if (cfg_parse_listen(cfg, err, err_size) != 0)
     return CFG_ERROR;
   return CFG_RUN;

@@ -23,6 +23,10 @@ struct cfg_nets {
 struct cfg {
   const char *listen;        /* ADDR:PORT as given */
   unsigned threads;          /* 0 until cfg_parse resolves it to the cores */
+  unsigned db_connections;   /* pool connections (pool.h) */
+  unsigned batch_max;        /* tokens per verify statement, at most */
+  unsigned queue_max;        /* requests queued for the pool, at most */
+  unsigned queue_timeout;    /* ms in the queue; 0 until resolved */
   const char *db_group;      /* option-file group read after [client] */
   const char *defaults_file; /* NULL: Connector/C's default option files */
   bool access_log;
