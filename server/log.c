@@ -1,4 +1,6 @@
-/* log.c: timestamped lines on stderr; see log.h. */
+/* log.c: timestamped lines on stderr; see log.h. A "run" is a stretch of
+ * consecutive base62 symbols ([0-9A-Za-z]); a "cut" shows the first
+ * TOKEN_HINT_LEN characters of a run and then "...". */
 #include "log.h"
 
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include "token.h"
 
 #define LOG_LINE_MAX 1024
+#define LOG_RUN_CUT 54 /* a run this long is cut: a token's random part */
 
 static const char *const log_level_names[] = {
     [LOG_INFO] = "info",
@@ -76,19 +79,39 @@ static size_t log_token_run(const char *s, size_t i, size_t len,
   return e - i > TOKEN_HINT_LEN ? TOKEN_HINT_LEN : e - i;
 }
 
+
+/* The end of the run that starts at s[i] (i itself when s[i] is no
+ * symbol). */
+static size_t log_run_end(const char *s, size_t i, size_t len)
+{
+  while (i < len && token_symbol_value((unsigned char)s[i]) >= 0)
+    i++;
+  return i;
+}
+
+
 void log_escape(char *out, size_t out_size, const char *s, size_t len)
 {
   static const char hex[] = "0123456789abcdef";
-  size_t o = 0;
+  size_t o = 0, plain_until = 0;
 
   if (out_size == 0)
     return;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    size_t run_end, show = log_token_run(s, i, len, &run_end);
+    size_t run_end = i, show = log_token_run(s, i, len, &run_end);
 
     /* Whatever looks like a token, wherever it is (a path, a method), is
-     * cut to its first TOKEN_HINT_LEN characters and "...". */
+     * cut: a run after the token prefix, and any run of LOG_RUN_CUT
+     * symbols or more (a token without its prefix, or with another one).
+     * A shorter run is looked at once, from its start. */
+    if (show == 0 && i >= plain_until) {
+      run_end = log_run_end(s, i, len);
+      if (run_end - i >= LOG_RUN_CUT)
+        show = TOKEN_HINT_LEN;
+      else
+        plain_until = run_end;
+    }
     if (show > 0 && run_end - i > show) {
       if (o + show + 3 >= out_size)
         break;
