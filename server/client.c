@@ -1,9 +1,11 @@
-/* client.c: client addresses, trusted networks and the forwarding headers;
- * see client.h. An "entry" is one comma-separated element of an
- * X-Forwarded-For value, blanks around it trimmed. */
+/* client.c: client addresses, trusted networks, the client IP header and
+ * the limiter's key; see client.h. An "entry" is one comma-separated element
+ * of an X-Forwarded-For value, blanks around it trimmed. A "tchar" is a
+ * byte RFC 7230 allows in a header name. */
 #include "client.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -166,26 +168,27 @@ static int client_parse_trimmed(struct client_addr *out, const char *s,
   return client_addr_parse(out, s, len);
 }
 
-/* Walks the X-Forwarded-For entries from the right; 0 with *out set to the
- * first one outside the trusted networks (or the left-most), -1 when any
- * entry read on the way is malformed or there is none. */
+/* Walks the X-Forwarded-For entries of the count values v from the right;
+ * 0 with *out set to the first one outside the trusted networks (or the
+ * left-most), -1 when any entry read on the way is malformed or there is
+ * none. */
 static int client_forwarded(struct client_addr *out,
                             const struct client_net *trusted, size_t n,
-                            const struct client_headers *h)
+                            const char *const *v, const size_t *len,
+                            unsigned count)
 {
   bool found = false;
 
-  for (unsigned k = h->xff_count; k-- > 0;) {
-    const char *v = h->xff[k];
-    size_t end = h->xff_len[k];
+  for (unsigned k = count; k-- > 0;) {
+    size_t end = len[k];
 
     for (;;) {
       size_t start = end;
       struct client_addr a;
 
-      while (start > 0 && v[start - 1] != ',')
+      while (start > 0 && v[k][start - 1] != ',')
         start--;
-      if (client_parse_trimmed(&a, v + start, end - start) != 0)
+      if (client_parse_trimmed(&a, v[k] + start, end - start) != 0)
         return -1;
       *out = a;
       found = true;
@@ -199,6 +202,165 @@ static int client_forwarded(struct client_addr *out,
   return found ? 0 : -1;
 }
 
+
+/* True for the bytes of an RFC 7230 token. */
+static bool client_tchar(unsigned char c)
+{
+  if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+      (c >= 'a' && c <= 'z'))
+    return true;
+  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+
+static char client_lower(char c)
+{
+  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+
+/* True when a[0..a_len) and b[0..b_len) are equal but for case. */
+static bool client_same_name(const char *a, size_t a_len, const char *b,
+                             size_t b_len)
+{
+  if (a_len != b_len)
+    return false;
+  for (size_t i = 0; i < a_len; i++) {
+    if (client_lower(a[i]) != client_lower(b[i]))
+      return false;
+  }
+  return true;
+}
+
+
+int client_header_name_check(const char *name, char *err, size_t err_size)
+{
+  size_t len = name != NULL ? strlen(name) : 0;
+
+  if (len == 0 || len > CLIENT_HEADER_MAX) {
+    snprintf(err, err_size,
+             "expected a header name of 1 to %d characters, got %zu",
+             CLIENT_HEADER_MAX, len);
+    return -1;
+  }
+  for (size_t i = 0; i < len; i++) {
+    if (!client_tchar((unsigned char)name[i])) {
+      snprintf(err, err_size,
+               "expected a header name of letters, digits and "
+               "!#$%%&'*+-.^_`|~, got byte 0x%02x at position %zu",
+               (unsigned char)name[i], i + 1);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+
+int client_policy_init(struct client_policy *p,
+                       const struct client_net *trusted, size_t n,
+                       const char *header, unsigned ipv6_prefix, char *err,
+                       size_t err_size)
+{
+  memset(p, 0, sizeof *p);
+  if (header == NULL)
+    header = CLIENT_HEADER_DEFAULT;
+  if (client_header_name_check(header, err, err_size) != 0)
+    return -1;
+  if (ipv6_prefix < 1 || ipv6_prefix > 128) {
+    snprintf(err, err_size, "expected an IPv6 prefix from 1 to 128, got %u",
+             ipv6_prefix);
+    return -1;
+  }
+  if (n > 0 && trusted == NULL) {
+    snprintf(err, err_size, "expected %zu trusted networks, got none", n);
+    return -1;
+  }
+  p->trusted = trusted;
+  p->trusted_count = n;
+  p->header_len = strlen(header);
+  memcpy(p->header, header, p->header_len + 1);
+  p->header_is_xff =
+      client_same_name(header, p->header_len, CLIENT_HEADER_DEFAULT,
+                       strlen(CLIENT_HEADER_DEFAULT));
+  p->ipv6_prefix = ipv6_prefix;
+  return 0;
+}
+
+
+void client_headers_offer(struct client_headers *h,
+                          const struct client_policy *p, const char *name,
+                          size_t name_len, const char *value, size_t value_len)
+{
+  if (h == NULL || p == NULL || name == NULL || p->header_len == 0 ||
+      !client_same_name(name, name_len, p->header, p->header_len))
+    return;
+  if (value == NULL) {
+    value = "";
+    value_len = 0;
+  }
+  if (h->seen < UINT_MAX)
+    h->seen++;
+  if (!p->header_is_xff) {
+    /* One value is all that can be believed; a second makes it malformed. */
+    if (h->kept == 0) {
+      h->value[0] = value;
+      h->value_len[0] = value_len;
+      h->kept = 1;
+    }
+    return;
+  }
+  if (h->kept == CLIENT_XFF_MAX) {
+    memmove(h->value, h->value + 1, (CLIENT_XFF_MAX - 1) * sizeof h->value[0]);
+    memmove(h->value_len, h->value_len + 1,
+            (CLIENT_XFF_MAX - 1) * sizeof h->value_len[0]);
+    h->kept--;
+  }
+  h->value[h->kept] = value;
+  h->value_len[h->kept] = value_len;
+  h->kept++;
+}
+
+
+enum client_source client_pick(struct client_addr *out,
+                               const struct client_addr *peer,
+                               const struct client_policy *p,
+                               const struct client_headers *h)
+{
+  *out = *peer;
+  if (p == NULL || p->trusted_count == 0 ||
+      !client_trusted(p->trusted, p->trusted_count, peer))
+    return CLIENT_FROM_PEER;
+  if (h == NULL || h->seen == 0 || h->kept == 0)
+    return CLIENT_FROM_PEER;
+  if (p->header_is_xff) {
+    if (client_forwarded(out, p->trusted, p->trusted_count, h->value,
+                         h->value_len, h->kept) == 0)
+      return CLIENT_FROM_FORWARDED;
+  } else if (h->seen == 1 &&
+             client_parse_trimmed(out, h->value[0], h->value_len[0]) == 0) {
+    return CLIENT_FROM_HEADER;
+  }
+  *out = *peer;
+  return CLIENT_FROM_MALFORMED;
+}
+
+
+void client_key(struct client_addr *key, const struct client_addr *a,
+                const struct client_policy *p)
+{
+  unsigned prefix = p != NULL ? p->ipv6_prefix : 128;
+
+  *key = *a;
+  if (client_is_v4(a) || prefix < 1 || prefix >= 128)
+    return;
+  key->b[prefix / 8] &= (uint8_t)(0xff00u >> (prefix % 8));
+  for (unsigned i = prefix / 8 + 1; i < 16; i++)
+    key->b[i] = 0;
+}
+
+
+/* The old interface, to be removed once http.c calls client_headers_offer
+ * and client_pick (client.h). */
 void client_headers_add_xff(struct client_headers *h, const char *value,
                             size_t len)
 {
@@ -231,7 +393,7 @@ enum client_source client_resolve(struct client_addr *out,
   }
   if (h->xff_count == 0)
     return CLIENT_FROM_PEER;
-  if (client_forwarded(out, trusted, n, h) == 0)
+  if (client_forwarded(out, trusted, n, h->xff, h->xff_len, h->xff_count) == 0)
     return CLIENT_FROM_FORWARDED;
   *out = *peer;
   return CLIENT_FROM_MALFORMED;

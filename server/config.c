@@ -13,8 +13,9 @@
 
 #include "token.h"
 
-/* CFG_NETS is repeatable: each use appends a network, up to max of them. */
-enum cfg_type { CFG_STR, CFG_UINT, CFG_FLAG, CFG_NETS };
+/* CFG_NETS is repeatable: each use appends a network, up to max of them.
+ * CFG_HEADER is a string that must be an HTTP header name (client.h). */
+enum cfg_type { CFG_STR, CFG_UINT, CFG_FLAG, CFG_NETS, CFG_HEADER };
 
 struct cfg_setting {
   const char *name;
@@ -79,6 +80,11 @@ static const struct cfg_setting cfg_settings[] = {
      "distinct tokens whose use waits to be written"},
     {"trusted-proxy", CFG_NETS, CFG_AT(trusted), NULL, 0, CFG_TRUSTED_MAX,
      "ADDR[/PREFIX]", "peer whose X-Real-IP/X-Forwarded-For is believed"},
+    {"client-ip-header", CFG_HEADER, CFG_AT(client_ip_header),
+     CLIENT_HEADER_DEFAULT, 1, CLIENT_HEADER_MAX, "NAME",
+     "the one header a trusted proxy names the client in"},
+    {"ipv6-prefix", CFG_UINT, CFG_AT(ipv6_prefix), "64", 1, 128, "N",
+     "IPv6 clients are limited per /N (IPv4 per address)"},
 };
 
 #define CFG_COUNT (sizeof cfg_settings / sizeof cfg_settings[0])
@@ -128,6 +134,16 @@ static int cfg_set(struct cfg *cfg, const struct cfg_setting *s,
       return -1;
     }
     nets->count++;
+    return 0;
+  }
+  case CFG_HEADER: {
+    char why[160];
+
+    if (client_header_name_check(value, why, sizeof why) != 0) {
+      snprintf(err, err_size, "--%s: %s", s->name, why);
+      return -1;
+    }
+    *(const char **)field = value;
     return 0;
   }
   case CFG_UINT:

@@ -44,6 +44,8 @@ struct cfg {
   unsigned auth_fail_window;   /* seconds */
   unsigned auth_fail_table;    /* addresses tracked, at most */
   struct cfg_nets trusted;     /* --trusted-proxy networks */
+  const char *client_ip_header; /* the one header a trusted proxy sets */
+  unsigned ipv6_prefix;         /* IPv6 clients are limited per this prefix */
   unsigned usage_interval;     /* seconds between usage flushes; 0: off */
   unsigned usage_max;          /* distinct hashes pending at most */
 

@@ -1,7 +1,10 @@
-/* limiter.h: the failed-authentication limit per client address. A
- * "failure" is one refused authentication (401, or 400 for a repeated
- * Authorization header); an address is "blocked" while its failures in the
- * sliding window reach the limit. The window is estimated the way a sliding
+/* limiter.h: the failed-authentication limit per client key. A "key" is
+ * what client_key (client.h) makes of a client address: an IPv4 address
+ * itself, an IPv6 one cut to --ipv6-prefix, so all of a /64 shares one
+ * budget; the "address" of the functions below is that key. A "failure" is
+ * one refused authentication (401, or 400 for a repeated Authorization
+ * header); an address is "blocked" while its failures in the sliding window
+ * reach the limit. The window is estimated the way a sliding
  * window counter does: each address has a window of its own, opened by its
  * first failure, and counts failures in it ("cur") and in the window before
  * ("prev"); the estimate at e ms into the window is

@@ -1,22 +1,31 @@
-/* fuzz_forwarded.c: fuzz target for the forwarding headers and trusted
- * networks (server/client.c): client_resolve, client_addr_parse and
+/* fuzz_forwarded.c: fuzz target for the client IP header and trusted
+ * networks (server/client.c): client_headers_offer, client_pick,
+ * client_key, client_header_name_check, client_addr_parse and
  * client_net_parse. Input layout: byte 0 picks the request's shape (bits
- * 0-1: X-Real-IP sent 0 to 3 times; bits 2-3: one of 4 trusted-network
- * lists; bits 4-6: one of 8 peers); the rest is split at '\n' into values,
- * the first one the X-Real-IP value when it is sent, every other one an
- * X-Forwarded-For header (none when the rest is empty). Each value is an
- * exact-size copy, so ASan sees a read past its end. client_resolve's
- * answer is compared with one worked out here from client.h's rule; every
- * address that parses formats and parses back to itself; every network
- * that parses holds its own address and exactly the addresses that agree
- * with it on the first prefix bits. */
+ * 0-1: the --client-ip-header, one of "X-Forwarded-For",
+ * "x-forwarded-for", "X-Real-IP" and "CF-Connecting-IP"; bits 2-3: one of 4
+ * trusted-network lists; bits 4-6: one of 8 peers; bit 7 unused); the rest
+ * is split at '\n' into headers in arrival order: a line holding ": " is
+ * NAME: VALUE split at the first one, any other line a value of the
+ * configured header under its configured name (none when the rest is
+ * empty). Each name and value is an exact-size copy, so ASan sees a read
+ * past its end. client_pick's answer is compared with one worked out here
+ * from client.h's rule; the key of the address picked keeps exactly the
+ * first --ipv6-prefix bits of an IPv6 address and all of an IPv4 one;
+ * every name is judged against RFC 7230's token rule; every address that
+ * parses formats and parses back to itself; every network that parses
+ * holds its own address and exactly the addresses that agree with it on
+ * the first prefix bits. */
 #include <stdbool.h>
 #include <string.h>
 
 #include "client.h"
 #include "fuzz.h"
 
-#define MAX_VALUES 40
+#define MAX_LINES 40
+
+static const char *const header_names[4] = {
+    "X-Forwarded-For", "x-forwarded-for", "X-Real-IP", "CF-Connecting-IP"};
 
 static const char *const peers[8] = {"10.0.0.1", "192.0.2.1", "2001:db8::1",
                                      "::1",      "127.0.0.1", "::ffff:10.0.0.9",
@@ -94,6 +103,47 @@ static bool trusted_model(const struct client_net *n, size_t count,
 }
 
 
+/* HTTP names are equal when they are byte for byte but for ASCII case. */
+static bool name_equal(const char *a, size_t a_len, const char *b)
+{
+  static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  static const char lower[] = "abcdefghijklmnopqrstuvwxyz";
+
+  if (a_len != strlen(b))
+    return false;
+  for (size_t i = 0; i < a_len; i++) {
+    char x = a[i], y = b[i];
+    const char *p;
+
+    if (x != '\0' && (p = strchr(upper, x)) != NULL)
+      x = lower[p - upper];
+    if (y != '\0' && (p = strchr(upper, y)) != NULL)
+      y = lower[p - upper];
+    if (x != y)
+      return false;
+  }
+  return true;
+}
+
+
+/* RFC 7230: token = 1*tchar, and here at most CLIENT_HEADER_MAX of them. */
+static bool name_model(const char *s)
+{
+  static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "abcdefghijklmnopqrstuvwxyz";
+  size_t n = strlen(s);
+
+  if (n < 1 || n > CLIENT_HEADER_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    if (strchr(tchar, s[i]) == NULL)
+      return false;
+  }
+  return true;
+}
+
+
 /* Parses s[0..len) as client_addr_parse does, after trimming blanks here;
  * on success the address formats and parses back to itself. */
 static bool parse_entry(struct client_addr *out, const char *s, size_t len)
@@ -129,8 +179,9 @@ static bool parse_entry(struct client_addr *out, const char *s, size_t len)
 }
 
 
-/* client.h's rule, from the right: the first entry outside the trusted
- * networks, else the left-most; -1 on a malformed entry on the way. */
+/* client.h's rule for X-Forwarded-For, from the right: the first entry
+ * outside the trusted networks, else the left-most; -1 on a malformed
+ * entry on the way. */
 static int forwarded_model(struct client_addr *out, const struct client_net *n,
                            size_t count, const char *const *v,
                            const size_t *len, unsigned headers)
@@ -193,100 +244,173 @@ static void check_net(const char *s)
 }
 
 
+/* client_header_name_check on the NUL-terminated s agrees with the token
+ * rule; a good name makes a policy that reads lists exactly when it is
+ * X-Forwarded-For. */
+static void check_name(const char *s)
+{
+  struct client_policy p;
+  char err[160];
+  bool good = name_model(s);
+
+  err[0] = '\0';
+  FUZZ_CHECK((client_header_name_check(s, err, sizeof err) == 0) == good);
+  if (!good) {
+    FUZZ_CHECK(strncmp(err, "expected ", 9) == 0 && strlen(err) < sizeof err);
+    FUZZ_CHECK(client_policy_init(&p, NULL, 0, s, 64, err, sizeof err) != 0);
+    return;
+  }
+  FUZZ_CHECK(client_policy_init(&p, NULL, 0, s, 64, err, sizeof err) == 0);
+  FUZZ_CHECK(strcmp(p.header, s) == 0);
+  FUZZ_CHECK(p.header_is_xff == name_equal(s, strlen(s), "X-Forwarded-For"));
+}
+
+
+/* The key of a at every prefix: IPv4 (mapped) whole, IPv6 the first
+ * prefix bits then zeros. */
+static void check_key(const struct client_addr *a)
+{
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  bool v4 = memcmp(a->b, mapped, sizeof mapped) == 0;
+  char err[160];
+
+  for (unsigned prefix = 1; prefix <= 128; prefix++) {
+    struct client_policy p;
+    struct client_addr k;
+
+    FUZZ_CHECK(client_policy_init(&p, NULL, 0, NULL, prefix, err, sizeof err) ==
+               0);
+    client_key(&k, a, &p);
+    for (unsigned b = 0; b < 128; b++)
+      FUZZ_CHECK(bit(&k, b) == (v4 || b < prefix ? bit(a, b) : 0u));
+  }
+}
+
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  const char *v[MAX_VALUES];
-  size_t len[MAX_VALUES];
-  char *copies[MAX_VALUES];
-  unsigned nv = 0, real_count, list, peer, first_xff;
+  const char *name[MAX_LINES], *v[MAX_LINES], *match_v[MAX_LINES];
+  size_t name_len[MAX_LINES], len[MAX_LINES], match_len[MAX_LINES];
+  char *copies[2 * MAX_LINES];
+  unsigned nl = 0, nc = 0, matches = 0, hdr, list, peer;
+  struct client_policy policy;
   struct client_headers h;
   struct client_addr out, want;
   enum client_source src, want_src;
   const char *rest;
   size_t rest_len;
+  char err[160];
 
   if (!ready)
     setup();
   if (size == 0)
     return 0;
-  real_count = data[0] & 3u;
+  hdr = data[0] & 3u;
   list = (data[0] >> 2) & 3u;
   peer = (data[0] >> 4) & 7u;
   rest = (const char *)data + 1;
   rest_len = size - 1;
+  FUZZ_CHECK(client_policy_init(&policy, nets[list], net_count[list],
+                                header_names[hdr], 64, err, sizeof err) == 0);
 
-  /* Split the rest at '\n' into exact-size copies. */
+  /* Split the rest at '\n' into headers, each part an exact-size copy. */
   if (rest_len > 0) {
     size_t start = 0;
 
-    for (size_t i = 0; i <= rest_len && nv < MAX_VALUES; i++) {
+    for (size_t i = 0; i <= rest_len && nl < MAX_LINES; i++) {
+      const char *line = rest + start, *sep = NULL, *n;
+      size_t line_len, n_len;
+
       if (i < rest_len && rest[i] != '\n')
         continue;
-      len[nv] = i - start;
-      copies[nv] = calloc(len[nv] > 0 ? len[nv] : 1, 1);
-      FUZZ_CHECK(copies[nv] != NULL);
-      if (len[nv] > 0)
-        memcpy(copies[nv], rest + start, len[nv]);
-      v[nv] = copies[nv];
-      nv++;
+      line_len = i - start;
+      for (size_t j = 0; j + 1 < line_len && sep == NULL; j++) {
+        if (line[j] == ':' && line[j + 1] == ' ')
+          sep = line + j;
+      }
+      if (sep != NULL) {
+        n = line;
+        n_len = (size_t)(sep - line);
+        line = sep + 2;
+        line_len -= n_len + 2;
+      } else {
+        n = header_names[hdr];
+        n_len = strlen(n);
+      }
+      copies[nc] = malloc(n_len > 0 ? n_len : 1);
+      FUZZ_CHECK(copies[nc] != NULL);
+      memcpy(copies[nc], n, n_len);
+      name[nl] = copies[nc++];
+      name_len[nl] = n_len;
+      copies[nc] = malloc(line_len > 0 ? line_len : 1);
+      FUZZ_CHECK(copies[nc] != NULL);
+      memcpy(copies[nc], line, line_len);
+      v[nl] = copies[nc++];
+      len[nl] = line_len;
+      nl++;
       start = i + 1;
     }
   }
 
   memset(&h, 0, sizeof h);
-  first_xff = 0;
-  if (real_count > 0 && nv > 0) {
-    h.real_ip = v[0];
-    h.real_ip_len = len[0];
-    h.real_ip_count = real_count;
-    first_xff = 1;
+  for (unsigned k = 0; k < nl; k++) {
+    client_headers_offer(&h, &policy, name[k], name_len[k], v[k], len[k]);
+    if (name_equal(name[k], name_len[k], header_names[hdr])) {
+      match_v[matches] = v[k];
+      match_len[matches] = len[k];
+      matches++;
+    }
   }
-  for (unsigned k = first_xff; k < nv; k++)
-    client_headers_add_xff(&h, v[k], len[k]);
+  FUZZ_CHECK(h.seen == matches);
 
-  /* The model's answer. */
+  /* The model's answer, from every header sent, not from what was kept. */
   want = peer_addr[peer];
   want_src = CLIENT_FROM_PEER;
   if (net_count[list] > 0 &&
-      trusted_model(nets[list], net_count[list], &peer_addr[peer])) {
-    if (h.real_ip_count > 0) {
-      if (h.real_ip_count == 1 && parse_entry(&want, h.real_ip, h.real_ip_len))
-        want_src = CLIENT_FROM_REAL_IP;
-      else
-        want_src = CLIENT_FROM_MALFORMED;
-    } else if (h.xff_count > 0) {
-      /* From every header sent, not from what client.h kept. */
-      if (forwarded_model(&want, nets[list], net_count[list], v + first_xff,
-                          len + first_xff, nv - first_xff) == 0)
+      trusted_model(nets[list], net_count[list], &peer_addr[peer]) &&
+      matches > 0) {
+    if (hdr < 2) {
+      if (forwarded_model(&want, nets[list], net_count[list], match_v,
+                          match_len, matches) == 0)
         want_src = CLIENT_FROM_FORWARDED;
       else
         want_src = CLIENT_FROM_MALFORMED;
+    } else if (matches == 1 && parse_entry(&want, match_v[0], match_len[0])) {
+      want_src = CLIENT_FROM_HEADER;
+    } else {
+      want_src = CLIENT_FROM_MALFORMED;
     }
     if (want_src == CLIENT_FROM_MALFORMED)
       want = peer_addr[peer];
   }
 
   memset(&out, 0xa5, sizeof out);
-  src = client_resolve(&out, &peer_addr[peer], nets[list], net_count[list], &h);
+  src = client_pick(&out, &peer_addr[peer], &policy, &h);
   FUZZ_CHECK(src == want_src);
   FUZZ_CHECK(same(&out, &want));
   if (src == CLIENT_FROM_PEER || src == CLIENT_FROM_MALFORMED)
     FUZZ_CHECK(same(&out, &peer_addr[peer]));
+  check_key(&out);
 
-  /* Each value alone, as an address and as a --trusted-proxy value (up to
-   * its first NUL, as a command-line argument would be). */
-  for (unsigned k = 0; k < nv; k++) {
+  /* Each value alone, as an address and as a --trusted-proxy value, and
+   * each name as a --client-ip-header value (up to its first NUL, as a
+   * command-line argument would be). */
+  for (unsigned k = 0; k < nl; k++) {
     struct client_addr a;
-    char *z = malloc(len[k] + 1);
+    size_t most = len[k] > name_len[k] ? len[k] : name_len[k];
+    char *z = malloc(most + 1);
 
     FUZZ_CHECK(z != NULL);
     (void)parse_entry(&a, v[k], len[k]);
     memcpy(z, v[k], len[k]);
     z[len[k]] = '\0';
     check_net(z);
+    memcpy(z, name[k], name_len[k]);
+    z[name_len[k]] = '\0';
+    check_name(z);
     free(z);
   }
-  for (unsigned k = 0; k < nv; k++)
+  for (unsigned k = 0; k < nc; k++)
     free(copies[k]);
   return 0;
 }

@@ -5,7 +5,8 @@
  * estimate prev * (window - e) / window + cur, with e the milliseconds into
  * the address's own window. A "flood" is many new addresses failing once.
  * The threaded part hammers one limiter from 4 threads for about 0.5 s and
- * checks the counts come out exact. */
+ * checks the counts come out exact. A "key" is what client_key makes of an
+ * address under --ipv6-prefix: what the server hands the limiter. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -372,6 +373,104 @@ static void check_mapped(void)
 }
 
 
+/* The key client_key gives a under --ipv6-prefix prefix. */
+static struct client_addr key(const char *s, unsigned prefix)
+{
+  struct client_policy p;
+  struct client_addr a = addr(s), k;
+  char err[160];
+
+  REQUIRE(client_policy_init(&p, NULL, 0, NULL, prefix, err, sizeof err) == 0);
+  client_key(&k, &a, &p);
+  return k;
+}
+
+
+/* --ipv6-prefix, as tenant-authd applies it (every limiter call takes the
+ * client's key): limit 5; 3 failures from one address and 2 from another
+ * in the same /64 block the whole /64, addresses never seen included, with
+ * one Retry-After; another /64 is free. With /128 the two count apart;
+ * with /48 two /64s of one /48 count together. IPv4 is per address
+ * whatever the prefix. */
+static void check_ipv6_prefix(void)
+{
+  static const char *const a1 = "2001:db8:0:1::1";
+  static const char *const a2 = "2001:db8:0:1:ffff:ffff:ffff:fffe";
+  static const char *const a3 = "2001:db8:0:1:1234:5678:9abc:def0";
+  static const char *const b1 = "2001:db8:0:2::1";
+  struct limiter *l = make(5, 60, 64);
+  struct client_addr k;
+  unsigned r1, r2;
+
+  k = key(a1, 64);
+  fail_n(l, &k, 3, T0);
+  k = key(a2, 64);
+  fail_n(l, &k, 2, T0);
+  k = key(a1, 64);
+  CHECK(blocked(l, &k, T0, &r1));
+  k = key(a2, 64);
+  CHECK(blocked(l, &k, T0, &r2) && r2 == r1);
+  k = key(a3, 64);
+  CHECK(blocked(l, &k, T0, NULL));
+  k = key(b1, 64);
+  CHECK(!blocked(l, &k, T0, NULL));
+  fail_n(l, &k, 4, T0);
+  CHECK(!blocked(l, &k, T0, NULL));
+  /* Not the same as the unmasked address: the limiter sees keys only. */
+  k = addr(a1);
+  CHECK(!blocked(l, &k, T0, NULL));
+  limiter_free(l);
+
+  l = make(5, 60, 64);
+  k = key(a1, 128);
+  fail_n(l, &k, 3, T0);
+  k = key(a2, 128);
+  fail_n(l, &k, 2, T0);
+  k = key(a1, 128);
+  CHECK(!blocked(l, &k, T0, NULL));
+  k = key(a2, 128);
+  CHECK(!blocked(l, &k, T0, NULL));
+  k = key(a1, 128);
+  fail_n(l, &k, 2, T0);
+  CHECK(blocked(l, &k, T0, NULL));
+  k = key(a2, 128);
+  CHECK(!blocked(l, &k, T0, NULL));
+  k = key(a3, 128);
+  CHECK(!blocked(l, &k, T0, NULL));
+  limiter_free(l);
+
+  l = make(5, 60, 64);
+  k = key(a1, 48);
+  fail_n(l, &k, 3, T0);
+  k = key(b1, 48);
+  fail_n(l, &k, 2, T0);
+  CHECK(blocked(l, &k, T0, NULL));
+  k = key("2001:db8:1::1", 48);
+  CHECK(!blocked(l, &k, T0, NULL));
+  limiter_free(l);
+
+  /* IPv4: 192.0.2.1 and 192.0.2.2 apart at /1, /64 and /127. */
+  for (unsigned prefix = 1; prefix <= 128; prefix += 63) {
+    l = make(5, 60, 64);
+    k = key("192.0.2.1", prefix);
+    fail_n(l, &k, 3, T0);
+    k = key("192.0.2.2", prefix);
+    fail_n(l, &k, 2, T0);
+    CHECKF(!blocked(l, &k, T0, NULL), "prefix %u", prefix);
+    k = key("::ffff:192.0.2.1", prefix);
+    fail_n(l, &k, 2, T0);
+    CHECKF(blocked(l, &k, T0, NULL), "prefix %u", prefix);
+    k = key("192.0.2.1", prefix);
+    CHECKF(blocked(l, &k, T0, NULL), "prefix %u", prefix);
+    k = key("192.0.2.2", prefix);
+    CHECKF(!blocked(l, &k, T0, NULL), "prefix %u", prefix);
+    k = key("192.0.2.3", prefix);
+    CHECKF(!blocked(l, &k, T0, NULL), "prefix %u", prefix);
+    limiter_free(l);
+  }
+}
+
+
 /* The limiter's own clock: never 0, never going back, and it moves. */
 static void check_clock(void)
 {
@@ -526,6 +625,7 @@ int main(void)
   check_no_reset();
   check_eviction();
   check_mapped();
+  check_ipv6_prefix();
   check_clock();
   check_threads();
   check_threaded_flood();
