@@ -1,6 +1,7 @@
-/* db.c: thread connections, the verify statement and the usage note; see
- * db.h. Terms: a "thread connection" is the struct db_thread a thread keeps
- * under db_key;
+/* db.c: thread connections, the batch verify statements and the usage
+ * note; see db.h. Terms: a "thread connection" is the struct db_thread a
+ * thread keeps under db_key; a "batch statement" of size n is
+ * SELECT verify_tenant_token(?), ... with n columns, prepared on first use;
  * "backoff" is the wait before the next connect attempt after a failure,
  * from DB_BACKOFF_MIN_MS doubling up to the configured maximum. */
 #include "db.h"
@@ -17,7 +18,7 @@
 #include "clock.h"
 #include "log.h"
 
-#define DB_QUERY "SELECT verify_tenant_token(?)"
+#define DB_VERIFY_CALL "verify_tenant_token(?)"
 #define DB_NOTE_QUERY "CALL note_tenant_token_use(?)"
 /* Run on each new connection: a slow verification must never write its
  * token into MariaDB's slow query log. No privilege is needed to set it
@@ -32,17 +33,19 @@
 
 struct db_thread {
   MYSQL *mysql;     /* NULL while closed */
-  MYSQL_STMT *stmt; /* DB_QUERY, prepared on mysql */
+  MYSQL_STMT *batch[DB_BATCH_MAX + 1]; /* [n]: batch statement of size n */
   MYSQL_STMT *note; /* DB_NOTE_QUERY, prepared on first use; else NULL */
   unsigned backoff_ms;
   uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
   char last_err[192];
+  unsigned last_errno; /* of the statement that failed last; 0 otherwise */
 };
 
 static struct db_settings db_cfg;
 static pthread_key_t db_key;
 static atomic_uint db_open;
 static atomic_bool db_setup_warned;
+static atomic_uint_fast64_t db_retried;
 
 static void db_close(struct db_thread *t)
 {
@@ -50,9 +53,11 @@ static void db_close(struct db_thread *t)
     mysql_stmt_close(t->note);
     t->note = NULL;
   }
-  if (t->stmt != NULL) {
-    mysql_stmt_close(t->stmt);
-    t->stmt = NULL;
+  for (size_t n = 0; n <= DB_BATCH_MAX; n++) {
+    if (t->batch[n] != NULL) {
+      mysql_stmt_close(t->batch[n]);
+      t->batch[n] = NULL;
+    }
   }
   if (t->mysql != NULL) {
     mysql_close(t->mysql);
@@ -96,8 +101,8 @@ static struct db_thread *db_thread_get(char *err, size_t err_size)
   return t;
 }
 
-/* Opens t's connection, turns autocommit on, runs DB_SESSION_SETUP and
- * prepares DB_QUERY; 0 on success. Autocommit is set whatever the server's
+/* Opens t's connection, turns autocommit on and runs DB_SESSION_SETUP; 0 on
+ * success. Statements are prepared when first used. Autocommit is set whatever the server's
  * default or an option file's init-command says: in one long transaction a
  * connection would keep reading an old snapshot, and a revoked token would
  * go on verifying. */
@@ -107,7 +112,6 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
   unsigned read_timeout = db_cfg.read_timeout;
   unsigned write_timeout = db_cfg.write_timeout;
   my_bool reconnect = 0;
-  MYSQL_STMT *stmt;
   MYSQL *m = mysql_init(NULL);
 
   if (m == NULL) {
@@ -142,21 +146,7 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
             "%s failed: %s (%u); a slow verification may log its token in "
             "the slow query log",
             DB_SESSION_SETUP, mysql_error(m), mysql_errno(m));
-  stmt = mysql_stmt_init(m);
-  if (stmt == NULL) {
-    snprintf(err, err_size, "prepare: out of memory");
-    mysql_close(m);
-    return -1;
-  }
-  if (mysql_stmt_prepare(stmt, DB_QUERY, sizeof DB_QUERY - 1) != 0) {
-    snprintf(err, err_size, "prepare: %s (%u)", mysql_stmt_error(stmt),
-             mysql_stmt_errno(stmt));
-    mysql_stmt_close(stmt);
-    mysql_close(m);
-    return -1;
-  }
   t->mysql = m;
-  t->stmt = stmt;
   atomic_fetch_add(&db_open, 1);
   return 0;
 }
@@ -191,61 +181,103 @@ static enum db_result db_ready(struct db_thread *t, bool *reused, char *err,
   return DB_OK;
 }
 
-/* Runs DB_QUERY for the token on t's connection. */
-static enum db_result db_execute(struct db_thread *t, const char *token,
-                                 size_t token_len,
-                                 char tenant_id[TOKEN_UUID_LEN + 1], char *err,
+/* Prepares *stmt as query on t's connection unless it already is. */
+static enum db_result db_prepare(struct db_thread *t, MYSQL_STMT **stmt,
+                                 const char *query, size_t len, char *err,
                                  size_t err_size)
 {
-  MYSQL_BIND param, result;
-  unsigned long param_len = (unsigned long)token_len, out_len = 0;
-  char out[TOKEN_UUID_LEN + 8];
-  my_bool is_null = 0, truncated = 0;
-  int rc;
-
-  memset(&param, 0, sizeof param);
-  param.buffer_type = MYSQL_TYPE_STRING;
-  param.buffer = (void *)token;
-  param.buffer_length = param_len;
-  param.length = &param_len;
-  memset(&result, 0, sizeof result);
-  result.buffer_type = MYSQL_TYPE_STRING;
-  result.buffer = out;
-  result.buffer_length = sizeof out;
-  result.length = &out_len;
-  result.is_null = &is_null;
-  result.error = &truncated;
-  if (mysql_stmt_bind_param(t->stmt, &param) != 0 ||
-      mysql_stmt_execute(t->stmt) != 0 ||
-      mysql_stmt_bind_result(t->stmt, &result) != 0 ||
-      mysql_stmt_store_result(t->stmt) != 0) {
-    snprintf(err, err_size, "verify: %s (%u)", mysql_stmt_error(t->stmt),
-             mysql_stmt_errno(t->stmt));
+  if (*stmt != NULL)
+    return DB_OK;
+  *stmt = mysql_stmt_init(t->mysql);
+  if (*stmt == NULL) {
+    snprintf(err, err_size, "prepare: out of memory");
     return DB_ERROR;
   }
-  rc = mysql_stmt_fetch(t->stmt);
-  if (rc == 1)
-    snprintf(err, err_size, "verify: fetch: %s (%u)", mysql_stmt_error(t->stmt),
-             mysql_stmt_errno(t->stmt));
-  mysql_stmt_free_result(t->stmt);
+  if (mysql_stmt_prepare(*stmt, query, len) != 0) {
+    snprintf(err, err_size, "prepare: %s (%u)", mysql_stmt_error(*stmt),
+             mysql_stmt_errno(*stmt));
+    t->last_errno = mysql_stmt_errno(*stmt);
+    mysql_stmt_close(*stmt);
+    *stmt = NULL;
+    return DB_ERROR;
+  }
+  return DB_OK;
+}
+
+/* Runs the batch statement of size n for tokens on t's connection and reads
+ * its one row into out. */
+static enum db_result db_execute_batch(struct db_thread *t,
+                                       const char *const *tokens, size_t n,
+                                       struct db_verdict *out, char *err,
+                                       size_t err_size)
+{
+  MYSQL_BIND param[DB_BATCH_MAX], result[DB_BATCH_MAX];
+  unsigned long param_len = TOKEN_LEN, out_len[DB_BATCH_MAX];
+  char buf[DB_BATCH_MAX][TOKEN_UUID_LEN + 8];
+  my_bool is_null[DB_BATCH_MAX], truncated[DB_BATCH_MAX];
+  char query[sizeof "SELECT " + DB_BATCH_MAX * sizeof "," DB_VERIFY_CALL];
+  size_t len = 0;
+  MYSQL_STMT *stmt;
+  int rc;
+
+  len += (size_t)snprintf(query, sizeof query, "SELECT " DB_VERIFY_CALL);
+  for (size_t i = 1; i < n; i++)
+    len += (size_t)snprintf(query + len, sizeof query - len,
+                            "," DB_VERIFY_CALL);
+  if (db_prepare(t, &t->batch[n], query, len, err, err_size) != DB_OK)
+    return DB_ERROR;
+  stmt = t->batch[n];
+  memset(param, 0, n * sizeof param[0]);
+  memset(result, 0, n * sizeof result[0]);
+  for (size_t i = 0; i < n; i++) {
+    param[i].buffer_type = MYSQL_TYPE_STRING;
+    param[i].buffer = (void *)tokens[i];
+    param[i].buffer_length = TOKEN_LEN;
+    param[i].length = &param_len;
+    result[i].buffer_type = MYSQL_TYPE_STRING;
+    result[i].buffer = buf[i];
+    result[i].buffer_length = sizeof buf[i];
+    result[i].length = &out_len[i];
+    result[i].is_null = &is_null[i];
+    result[i].error = &truncated[i];
+  }
+  if (mysql_stmt_bind_param(stmt, param) != 0 ||
+      mysql_stmt_execute(stmt) != 0 ||
+      mysql_stmt_bind_result(stmt, result) != 0 ||
+      mysql_stmt_store_result(stmt) != 0) {
+    snprintf(err, err_size, "verify: %s (%u)", mysql_stmt_error(stmt),
+             mysql_stmt_errno(stmt));
+    t->last_errno = mysql_stmt_errno(stmt);
+    return DB_ERROR;
+  }
+  rc = mysql_stmt_fetch(stmt);
+  if (rc == 1) {
+    snprintf(err, err_size, "verify: fetch: %s (%u)", mysql_stmt_error(stmt),
+             mysql_stmt_errno(stmt));
+    t->last_errno = mysql_stmt_errno(stmt);
+  }
+  mysql_stmt_free_result(stmt);
   if (rc == 1)
     return DB_ERROR;
   if (rc != 0) {
-    snprintf(err, err_size, "verify: expected one row of a UUID, got %s",
+    snprintf(err, err_size, "verify: expected one row of UUIDs, got %s",
              rc == MYSQL_NO_DATA ? "no row" : "a longer value");
     return DB_ERROR;
   }
-  if (is_null)
-    return DB_NO_TENANT;
-  if (out_len != TOKEN_UUID_LEN) {
-    snprintf(err, err_size,
-             "verify: expected a %d-character UUID, got %lu "
-             "characters",
-             TOKEN_UUID_LEN, out_len);
-    return DB_ERROR;
+  for (size_t i = 0; i < n; i++) {
+    if (!is_null[i] && out_len[i] != TOKEN_UUID_LEN) {
+      snprintf(err, err_size,
+               "verify: expected a %d-character UUID, got %lu characters",
+               TOKEN_UUID_LEN, out_len[i]);
+      return DB_ERROR;
+    }
   }
-  memcpy(tenant_id, out, TOKEN_UUID_LEN);
-  tenant_id[TOKEN_UUID_LEN] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    out[i].found = !is_null[i];
+    if (out[i].found)
+      memcpy(out[i].tenant_id, buf[i], TOKEN_UUID_LEN);
+    out[i].tenant_id[out[i].found ? TOKEN_UUID_LEN : 0] = '\0';
+  }
   return DB_OK;
 }
 
@@ -259,19 +291,9 @@ static enum db_result db_execute_note(struct db_thread *t,
   unsigned long len = (unsigned long)(n * TOKEN_HASH_LEN);
   int rc;
 
-  if (t->note == NULL) {
-    t->note = mysql_stmt_init(t->mysql);
-    if (t->note == NULL) {
-      snprintf(err, err_size, "note: out of memory");
-      return DB_ERROR;
-    }
-    if (mysql_stmt_prepare(t->note, DB_NOTE_QUERY,
-                           sizeof DB_NOTE_QUERY - 1) != 0) {
-      snprintf(err, err_size, "note: prepare: %s (%u)",
-               mysql_stmt_error(t->note), mysql_stmt_errno(t->note));
-      return DB_ERROR;
-    }
-  }
+  if (db_prepare(t, &t->note, DB_NOTE_QUERY, sizeof DB_NOTE_QUERY - 1, err,
+                 err_size) != DB_OK)
+    return DB_ERROR;
   memset(&param, 0, sizeof param);
   param.buffer_type = MYSQL_TYPE_BLOB;
   param.buffer = (void *)hashes;
@@ -281,6 +303,7 @@ static enum db_result db_execute_note(struct db_thread *t,
       mysql_stmt_execute(t->note) != 0) {
     snprintf(err, err_size, "note: %s (%u)", mysql_stmt_error(t->note),
              mysql_stmt_errno(t->note));
+    t->last_errno = mysql_stmt_errno(t->note);
     return DB_ERROR;
   }
   /* A CALL ends with a status result; read to the end of them. */
@@ -289,18 +312,35 @@ static enum db_result db_execute_note(struct db_thread *t,
   if (rc > 0) {
     snprintf(err, err_size, "note: %s (%u)", mysql_stmt_error(t->note),
              mysql_stmt_errno(t->note));
+    t->last_errno = mysql_stmt_errno(t->note);
     return DB_ERROR;
   }
   return DB_OK;
 }
 
-/* What db_call does on the thread connection. */
+/* What db_call does on the thread connection, and with what. */
 enum db_op { DB_OP_VERIFY, DB_OP_PING, DB_OP_NOTE };
+struct db_args {
+  enum db_op op;
+  const char *const *tokens; /* DB_OP_VERIFY: n tokens of TOKEN_LEN bytes */
+  struct db_verdict *out;    /* DB_OP_VERIFY: n verdicts */
+  const unsigned char *hashes; /* DB_OP_NOTE: n packed hashes */
+  size_t n;
+};
 
-/* Runs op on the thread connection, connecting and reconnecting as
- * needed: verifies token, pings, or notes n packed hashes (in token). */
-static enum db_result db_call(enum db_op op, const char *token,
-                              size_t token_len, char *tenant_id, char *err,
+/* Errors after which the same statement may work at once on the same
+ * connection: a deadlock or lock wait chose this transaction as the victim.
+ * A read-only statement cannot cause either, but a Galera applier can. */
+static bool db_lock_error(unsigned e)
+{
+  return e == 1213 /* ER_LOCK_DEADLOCK */ || e == 1205 /* ER_LOCK_WAIT_TIMEOUT */;
+}
+
+/* Runs a on the thread connection, connecting and reconnecting as needed.
+ * A failure is retried once when that cannot double a wait: after a lock
+ * error on the same connection, or after a reused connection failed at
+ * once (its server restarted) on a new one. */
+static enum db_result db_call(const struct db_args *a, char *err,
                               size_t err_size)
 {
   struct db_thread *t = db_thread_get(err, err_size);
@@ -316,13 +356,13 @@ static enum db_result db_call(enum db_op op, const char *token,
     if (r != DB_OK)
       return r;
     t0 = clock_now_us();
-    switch (op) {
+    t->last_errno = 0;
+    switch (a->op) {
     case DB_OP_VERIFY:
-      r = db_execute(t, token, token_len, tenant_id, err, err_size);
+      r = db_execute_batch(t, a->tokens, a->n, a->out, err, err_size);
       break;
     case DB_OP_NOTE:
-      r = db_execute_note(t, (const unsigned char *)token, token_len, err,
-                          err_size);
+      r = db_execute_note(t, a->hashes, a->n, err, err_size);
       break;
     case DB_OP_PING:
       if (mysql_ping(t->mysql) != 0) {
@@ -336,9 +376,16 @@ static enum db_result db_call(enum db_op op, const char *token,
       t->backoff_ms = 0;
       return r;
     }
-    db_close(t);
-    if (reused && attempt == 0 && clock_since_us(t0) < DB_FAST_FAIL_MS * 1000)
+    if (attempt == 0 && db_lock_error(t->last_errno)) {
+      atomic_fetch_add(&db_retried, 1);
       continue;
+    }
+    db_close(t);
+    if (reused && attempt == 0 &&
+        clock_since_us(t0) < DB_FAST_FAIL_MS * 1000) {
+      atomic_fetch_add(&db_retried, 1);
+      continue;
+    }
     db_backoff(t, err);
     return DB_ERROR;
   }
@@ -369,22 +416,34 @@ void db_shutdown(void)
   mysql_library_end();
 }
 
-enum db_result db_verify(const char *token, size_t token_len,
-                         char tenant_id[TOKEN_UUID_LEN + 1], char *err,
-                         size_t err_size)
+enum db_result db_verify_batch(const char *const *tokens, size_t n,
+                               struct db_verdict *out, char *err,
+                               size_t err_size)
 {
-  return db_call(DB_OP_VERIFY, token, token_len, tenant_id, err, err_size);
+  const struct db_args a = {.op = DB_OP_VERIFY, .tokens = tokens, .out = out,
+                            .n = n};
+
+  if (n == 0 || n > DB_BATCH_MAX) {
+    snprintf(err, err_size, "verify: a batch holds 1 to %d tokens, not %zu",
+             DB_BATCH_MAX, n);
+    return DB_ERROR;
+  }
+  return db_call(&a, err, err_size);
 }
 
 enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
                            size_t err_size)
 {
-  return db_call(DB_OP_NOTE, (const char *)hashes, n, NULL, err, err_size);
+  const struct db_args a = {.op = DB_OP_NOTE, .hashes = hashes, .n = n};
+
+  return db_call(&a, err, err_size);
 }
 
 enum db_result db_ping(char *err, size_t err_size)
 {
-  return db_call(DB_OP_PING, NULL, 0, NULL, err, err_size);
+  const struct db_args a = {.op = DB_OP_PING};
+
+  return db_call(&a, err, err_size);
 }
 
 void db_thread_close(void)
@@ -400,4 +459,9 @@ void db_thread_close(void)
 unsigned db_connections_open(void)
 {
   return atomic_load(&db_open);
+}
+
+uint64_t db_retries(void)
+{
+  return atomic_load(&db_retried);
 }

@@ -1,12 +1,16 @@
-/* db.h: the database side of tenant-authd. Each calling thread owns one
- * Connector/C connection ("thread connection") holding the prepared statement
- * SELECT verify_tenant_token(?), and CALL note_tenant_token_use(?) once the
- * thread has noted use. It is opened on first use with autocommit=1, reused,
- * re-opened with backoff when it breaks, and closed when the thread exits. */
+/* db.h: the database side of tenant-authd. Each calling thread (a pool
+ * thread, the usage flusher) owns one Connector/C connection ("thread
+ * connection") holding prepared statements: SELECT verify_tenant_token(?)
+ * repeated once per token of a batch, and CALL note_tenant_token_use(?)
+ * once the thread has noted use. It is opened on first use with
+ * autocommit=1, reused, re-opened with backoff when it breaks, and closed
+ * when the thread exits. */
 #ifndef TENANT_AUTHD_DB_H
 #define TENANT_AUTHD_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "token.h"
 
@@ -20,8 +24,7 @@ struct db_settings {
 };
 
 enum db_result {
-  DB_OK,        /* the query ran; for db_verify: the token is valid */
-  DB_NO_TENANT, /* db_verify: unknown, revoked or expired token */
+  DB_OK,        /* the statement ran */
   DB_ERROR,     /* the database failed, timed out or is unreachable */
   DB_BACKOFF    /* not tried: waiting before the next connect attempt */
 };
@@ -34,11 +37,20 @@ int db_init(const struct db_settings *s, char *err, size_t err_size);
  * db_thread_close. Closes the caller's own connection too. */
 void db_shutdown(void);
 
-/* Looks the token up; on DB_OK writes the tenant id (36 characters plus a
- * NUL) into tenant_id. On DB_ERROR and DB_BACKOFF the reason is in err. */
-enum db_result db_verify(const char *token, size_t token_len,
-                         char tenant_id[TOKEN_UUID_LEN + 1], char *err,
-                         size_t err_size);
+#define DB_BATCH_MAX 64 /* tokens one verify statement takes, at most */
+
+/* What the database said of one token. */
+struct db_verdict {
+  bool found;                         /* valid: tenant_id is set */
+  char tenant_id[TOKEN_UUID_LEN + 1]; /* "" when not found */
+};
+
+/* Verifies n tokens (1 to DB_BATCH_MAX, each TOKEN_LEN bytes) in one
+ * statement; on DB_OK out[i] is the verdict of tokens[i]. On DB_ERROR and
+ * DB_BACKOFF no verdict is set and the reason is in err. */
+enum db_result db_verify_batch(const char *const *tokens, size_t n,
+                               struct db_verdict *out, char *err,
+                               size_t err_size);
 
 /* Records the use of n tokens: hashes holds their SHA-256 values packed end
  * to end (n * TOKEN_HASH_LEN bytes, at most DB_NOTE_MAX of them). DB_OK once
@@ -55,5 +67,8 @@ void db_thread_close(void);
 
 /* Thread connections open right now. */
 unsigned db_connections_open(void);
+
+/* Calls retried once after a lock error or a dead connection. */
+uint64_t db_retries(void);
 
 #endif

@@ -1,21 +1,21 @@
-/* http.c: libmicrohttpd callbacks, the route table and the auth middleware.
- * Terms: a "request" is the struct http_request MHD keeps in *req_cls from
- * the first access-handler call to the completion callback; a "protected"
- * route runs http_authenticate first, which binds the tenant id to the
- * request; an "outcome" is how authentication ended, counted in /metrics;
- * a "failure" is an outcome answered 401 or 400, counted by the limiter
- * against the request's client address (see client.h), which decides a 429
- * before anything else is read.
+/* http.c: the libmicrohttpd daemon, the route table and the request
+ * lifecycle. Terms: a "request" is the struct http_request MHD keeps in
+ * *req_cls from the first access-handler call to the completion callback; a
+ * "protected" route authenticates first (auth.h), which binds the tenant id
+ * to the request; a request is "parked" while its connection is suspended
+ * and its pool item (pool.h) waits for the database, and "resumed" by the
+ * pool's done callback, after which MHD calls the access handler again and
+ * the answer is queued. A worker thread never waits on the database.
  *
- * The access handler answers on its second call, never its first: MHD
- * closes the connection after a response queued on the first call, which
- * would defeat HTTP/1.1 keep-alive.
+ * The access handler answers on its second call (or the call after a
+ * resume), never its first: MHD closes the connection after a response
+ * queued on the first call, which would defeat HTTP/1.1 keep-alive.
  *
  * Each connection also has the state conns.c keeps in MHD's socket
  * context: the connection limit and the deadline for its next request. A
  * request is "in" when the access handler is about to answer it (headers
- * and any body received), which marks the connection busy; the completion
- * callback marks it waiting again. */
+ * and any body received), which marks the connection busy (parked
+ * included); the completion callback marks it waiting again. */
 #include "http.h"
 
 #include <stdarg.h>
@@ -30,6 +30,7 @@
 
 #include <microhttpd.h>
 
+#include "auth.h"
 #include "bearer.h"
 #include "client.h"
 #include "clock.h"
@@ -38,12 +39,13 @@
 #include "flusher.h"
 #include "limiter.h"
 #include "log.h"
+#include "metrics.h"
+#include "pool.h"
 #include "token.h"
 #include "usage.h"
 
 #define HTTP_JSON "application/json"
 #define HTTP_ALLOW "GET, HEAD"
-#define HTTP_REALM "Bearer realm=\"tenant_auth\""
 #define HTTP_STATUS_MAX 600
 #define HTTP_PATH_LOG_MAX 256
 #define HTTP_BODY_MAX 65536 /* request body bytes dropped before closing */
@@ -52,31 +54,29 @@
  * accepting past our limit and conns.c can refuse at once what would
  * otherwise wait unanswered in the listen backlog. */
 #define HTTP_CONN_HEADROOM_MIN 64
+/* After the pool has answered every parked request on shutdown, the time
+ * left for MHD to send those answers before it stops. */
+#define HTTP_STOP_FLUSH_US 1000000
 
-enum http_outcome {
-  AUTH_OK,
-  AUTH_MISSING,      /* no Authorization header, or another scheme */
-  AUTH_INVALID,      /* well-formed, but unknown, revoked or expired */
-  AUTH_MALFORMED,    /* empty, or rejected by token_valid: no database call */
-  AUTH_DB_ERROR,     /* the database did not answer: 503 */
-  AUTH_BAD_REQUEST,  /* more than one Authorization header: 400 */
-  AUTH_RATE_LIMITED, /* the client address is blocked: 429, nothing read */
-  AUTH_OUTCOMES
+enum http_phase {
+  HTTP_NEW,    /* not yet looked at */
+  HTTP_PARKED, /* suspended, its item in the pool */
+  HTTP_RESUMED /* the pool answered: item.verdict is set */
 };
-
-static const char *const http_outcome_names[AUTH_OUTCOMES] = {
-    "ok",       "missing",         "invalid",     "malformed",
-    "db_error", "invalid_request", "rate_limited"};
 
 struct http_request {
   uint64_t start_us; /* clock_now_us() at the first call */
   size_t route;      /* index into http_routes */
   unsigned status;   /* 0 until a response is queued */
-  bool answered;
+  bool answered;     /* the whole request is in and being answered */
+  _Atomic enum http_phase phase;
+  struct MHD_Connection *conn; /* for the resume */
+  struct pool_item item;
   size_t body_len;                    /* bytes of request body dropped so far */
   char tenant_id[TOKEN_UUID_LEN + 1]; /* set once authenticated */
   char hint[TOKEN_HINT_LEN * 4 + 1];  /* the token's first bytes, escaped */
   struct client_addr client;          /* set by http_client */
+  struct client_addr limit_key; /* client_key(client): what the limiter counts */
   char client_text[CLIENT_ADDR_TEXT_MAX]; /* "" until http_client ran */
   char method[32];                        /* escaped; only with --access-log */
   char path[HTTP_PATH_LOG_MAX];           /* escaped; only with --access-log */
@@ -92,7 +92,7 @@ struct http_scan {
   const char *auth; /* the first Authorization value, NULL when none */
   size_t auth_len;
   unsigned auth_count;
-  struct client_headers fwd; /* X-Real-IP and X-Forwarded-For */
+  struct client_headers fwd; /* the --client-ip-header values (client.h) */
 };
 
 typedef enum MHD_Result (*http_handler)(struct MHD_Connection *conn,
@@ -119,6 +119,7 @@ static enum MHD_Result http_not_found(struct MHD_Connection *conn,
                                       struct http_request *req);
 
 #define HTTP_ROUTE_COUNT 6
+#define HTTP_ROUTE_READYZ 3
 static const struct http_route http_routes[HTTP_ROUTE_COUNT] = {
     {"/api/v1/auth-test", "/api/v1/auth-test", true, http_auth_test},
     {"/auth", "/auth", true, http_auth_request},
@@ -128,66 +129,25 @@ static const struct http_route http_routes[HTTP_ROUTE_COUNT] = {
     {NULL, "other", false, http_not_found},
 };
 
-/* Upper bounds of the database latency histogram, in microseconds, and the
- * same bounds as Prometheus "le" labels, in seconds. */
-#define HTTP_DB_BUCKETS 13
-static const uint64_t http_db_bucket_us[HTTP_DB_BUCKETS] = {
-    500,    1000,   2500,   5000,    10000,   25000,  50000,
-    100000, 250000, 500000, 1000000, 2500000, 5000000};
-static const char *const http_db_bucket_le[HTTP_DB_BUCKETS] = {
-    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
-    "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5"};
-
 static struct {
   atomic_uint_fast64_t requests[HTTP_ROUTE_COUNT][HTTP_STATUS_MAX];
   atomic_uint_fast64_t auth[AUTH_OUTCOMES];
-  atomic_uint_fast64_t db_bucket[HTTP_DB_BUCKETS + 1]; /* last: +Inf only */
-  atomic_uint_fast64_t db_sum_us;
-  atomic_uint_fast64_t db_count;
 } http_stats;
 
 static struct MHD_Daemon *http_daemon;
 static const struct cfg *http_cfg;
 static struct limiter *http_limiter; /* NULL: --auth-fail-limit 0 */
+static struct client_policy http_policy; /* set by http_start */
 static struct usage_set *http_usage; /* NULL: --usage-interval 0 */
 static char http_retry_after[16];
 static atomic_bool http_stopping;
 static atomic_uint http_in_flight;
-/* Requests whose whole request has arrived and that are being answered: what
- * a shutdown waits for (not clients still sending a request). */
+/* Requests whose whole request has arrived and that are being answered
+ * (parked ones included): what a shutdown waits for, not clients still
+ * sending a request. */
 static atomic_uint http_answering;
-static atomic_int http_db_up = -1; /* -1 unknown, 0 down, 1 up */
 static struct log_limit http_mhd_log_limit = {.per_second = 10};
 static struct log_limit http_refused_log_limit = {.per_second = 1};
-
-/* Logs when the database goes from answering to not answering or back:
- * one line per change, never one per failed request. */
-static void http_note_db(enum db_result r, const char *err)
-{
-  int up = r == DB_OK || r == DB_NO_TENANT;
-  int was;
-
-  if (r == DB_BACKOFF)
-    return;
-  was = atomic_exchange(&http_db_up, up);
-  if (was == up)
-    return;
-  if (up)
-    log_msg(LOG_INFO, "database available");
-  else
-    log_msg(LOG_WARN, "database unavailable: %s", err);
-}
-
-static void http_observe_db(uint64_t us)
-{
-  size_t b = 0;
-
-  while (b < HTTP_DB_BUCKETS && us > http_db_bucket_us[b])
-    b++;
-  atomic_fetch_add(&http_stats.db_bucket[b], 1);
-  atomic_fetch_add(&http_stats.db_sum_us, us);
-  atomic_fetch_add(&http_stats.db_count, 1);
-}
 
 /* Queues a response: status, optional body with its type, extra headers.
  * Every response says Cache-Control: no-store; while stopping, every
@@ -229,6 +189,7 @@ static enum MHD_Result http_reply(struct MHD_Connection *conn,
   return ret;
 }
 
+
 static enum MHD_Result http_unavailable(struct MHD_Connection *conn,
                                         struct http_request *req,
                                         const char *body)
@@ -262,7 +223,6 @@ static enum MHD_Result http_scan_one(void *cls, enum MHD_ValueKind kind,
                                      const char *value, size_t value_len)
 {
   struct http_scan *scan = cls;
-  struct client_headers *fwd = &scan->fwd;
 
   (void)kind;
   if (http_name_is(key, key_len, MHD_HTTP_HEADER_AUTHORIZATION)) {
@@ -270,13 +230,9 @@ static enum MHD_Result http_scan_one(void *cls, enum MHD_ValueKind kind,
       scan->auth = value;
       scan->auth_len = value_len;
     }
-  } else if (http_name_is(key, key_len, "X-Real-IP")) {
-    if (fwd->real_ip_count++ == 0) {
-      fwd->real_ip = value;
-      fwd->real_ip_len = value_len;
-    }
-  } else if (http_name_is(key, key_len, "X-Forwarded-For")) {
-    client_headers_add_xff(fwd, value, value_len);
+  } else {
+    client_headers_offer(&scan->fwd, &http_policy, key, key_len, value,
+                         value_len);
   }
   return MHD_YES;
 }
@@ -302,112 +258,54 @@ static void http_client(struct MHD_Connection *conn, struct http_request *req,
   memset(&peer, 0, sizeof peer);
   if (ci != NULL)
     (void)client_addr_from_sockaddr(&peer, ci->client_addr);
-  (void)client_resolve(&req->client, &peer, http_cfg->trusted.net,
-                       http_cfg->trusted.count, &scan->fwd);
+  (void)client_pick(&req->client, &peer, &http_policy, &scan->fwd);
+  client_key(&req->limit_key, &req->client, &http_policy);
   if (http_cfg->access_log)
     client_addr_format(&req->client, req->client_text, sizeof req->client_text);
+}
+
+/* The first bytes of a malformed credential, for the access log. */
+static void http_hint_malformed(struct http_request *req,
+                                const struct http_scan *scan)
+{
+  const char *token;
+  size_t len;
+
+  if (http_bearer_parse(scan->auth, scan->auth_len, &token, &len) ==
+      BEARER_TOKEN)
+    log_escape(req->hint, sizeof req->hint, token,
+               len < TOKEN_HINT_LEN ? len : TOKEN_HINT_LEN);
 }
 
 /* Records that a token verified, for the flusher to write later: its hash
  * goes into the usage set, or is counted as dropped when the set is full. A
  * hashing failure loses one usage record, never the request. */
-static void http_note_use(const char *token, size_t token_len)
+static void http_note_use(const char *token)
 {
   uint8_t hash[TOKEN_HASH_LEN];
 
   if (http_usage == NULL)
     return;
-  if (token_sha256(token, token_len, hash) == 0)
+  if (token_sha256(token, TOKEN_LEN, hash) == 0)
     (void)usage_add(http_usage, hash);
 }
 
-/* The middleware: reads the bearer token, rejects a malformed one without
- * touching the database, else asks the database for the tenant. A repeated
- * Authorization header is refused whatever its values: RFC 7230 section 3.2.2
- * forbids combining them, and picking one would let a proxy and this server
- * disagree about the credentials. */
-static enum http_outcome http_authenticate(struct http_request *req,
-                                           const struct http_scan *scan)
-{
-  const char *token;
-  size_t token_len;
-  char err[256];
-  uint64_t t0;
-  enum db_result r;
-
-  if (scan->auth_count > 1)
-    return AUTH_BAD_REQUEST;
-  switch (http_bearer_parse(scan->auth, scan->auth_len, &token, &token_len)) {
-  case BEARER_NONE:
-    return AUTH_MISSING;
-  case BEARER_EMPTY:
-    return AUTH_MALFORMED;
-  case BEARER_TOKEN:
-    break;
-  }
-  log_escape(req->hint, sizeof req->hint, token,
-             token_len < TOKEN_HINT_LEN ? token_len : TOKEN_HINT_LEN);
-  if (!token_valid(token, token_len))
-    return AUTH_MALFORMED;
-  t0 = clock_now_us();
-  r = db_verify(token, token_len, req->tenant_id, err, sizeof err);
-  if (r != DB_BACKOFF)
-    http_observe_db(clock_since_us(t0));
-  http_note_db(r, err);
-  switch (r) {
-  case DB_OK:
-    http_note_use(token, token_len);
-    return AUTH_OK;
-  case DB_NO_TENANT:
-    return AUTH_INVALID;
-  case DB_ERROR:
-  case DB_BACKOFF:
-    break;
-  }
-  req->tenant_id[0] = '\0';
-  return AUTH_DB_ERROR;
-}
-
+/* The answer to a failed authentication (auth.h). */
 static enum MHD_Result http_deny(struct MHD_Connection *conn,
                                  struct http_request *req,
-                                 enum http_outcome outcome)
+                                 enum auth_outcome outcome)
 {
-  static const struct http_header missing[] = {
-      {MHD_HTTP_HEADER_WWW_AUTHENTICATE, HTTP_REALM}};
-  static const struct http_header invalid[] = {
-      {MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-       HTTP_REALM ", error=\"invalid_token\""}};
-  static const struct http_header bad_request[] = {
-      {MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-       HTTP_REALM ", error=\"invalid_request\""}};
+  const struct auth_denial *d = auth_denial(outcome);
+  struct http_header h[1];
+  size_t n = 0;
 
-  switch (outcome) {
-  case AUTH_MISSING:
-    return http_reply(conn, req, MHD_HTTP_UNAUTHORIZED, HTTP_JSON,
-                      "{\"error\":\"unauthorized\",\"error_description\":"
-                      "\"bearer credentials required\"}",
-                      missing, 1);
-  case AUTH_INVALID:
-  case AUTH_MALFORMED:
-    return http_reply(conn, req, MHD_HTTP_UNAUTHORIZED, HTTP_JSON,
-                      "{\"error\":\"invalid_token\",\"error_description\":"
-                      "\"the token is malformed, unknown, revoked or "
-                      "expired\"}",
-                      invalid, 1);
-  case AUTH_BAD_REQUEST:
-    return http_reply(conn, req, MHD_HTTP_BAD_REQUEST, HTTP_JSON,
-                      "{\"error\":\"invalid_request\",\"error_description\":"
-                      "\"more than one Authorization header\"}",
-                      bad_request, 1);
-  case AUTH_DB_ERROR:
-  case AUTH_OK:
-  case AUTH_RATE_LIMITED:
-  case AUTH_OUTCOMES:
-    break;
-  }
-  return http_unavailable(conn, req,
-                          "{\"error\":\"unavailable\",\"error_description\":"
-                          "\"the database is unavailable; retry later\"}");
+  if (d->challenge != NULL)
+    h[n++] = (struct http_header){MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                  d->challenge};
+  else if (d->retry_after)
+    h[n++] = (struct http_header){MHD_HTTP_HEADER_RETRY_AFTER,
+                                  http_retry_after};
+  return http_reply(conn, req, d->status, HTTP_JSON, d->body, h, n);
 }
 
 /* 429 for a blocked address; retry_after_s comes from the limiter. */
@@ -424,6 +322,100 @@ static enum MHD_Result http_too_many(struct MHD_Connection *conn,
                     "\"too many failed authentications from this address; "
                     "retry later\"}",
                     h, 1);
+}
+
+/* The pool's done callback, on a pool thread or the expiry thread: the
+ * verdict is in req->item; the connection is resumed, and MHD calls the
+ * access handler again on its own worker thread. */
+static void http_item_done(struct pool_item *item)
+{
+  struct http_request *req =
+      (struct http_request *)((char *)item -
+                              offsetof(struct http_request, item));
+
+  atomic_store_explicit(&req->phase, HTTP_RESUMED, memory_order_release);
+  MHD_resume_connection(req->conn);
+}
+
+/* Parks the request: suspends its connection and queues item. When the
+ * queue refuses it, the request is resumed at once with verdict v. */
+static enum MHD_Result http_park(struct MHD_Connection *conn,
+                                 struct http_request *req,
+                                 enum pool_verdict refused)
+{
+  req->conn = conn;
+  req->item.done = http_item_done;
+  atomic_store_explicit(&req->phase, HTTP_PARKED, memory_order_relaxed);
+  MHD_suspend_connection(conn);
+  if (!pool_submit(&req->item)) {
+    req->item.verdict = refused;
+    http_item_done(&req->item);
+  }
+  return MHD_YES;
+}
+
+/* Ends authentication with outcome: counts it, tells the limiter about a
+ * failure, then answers through the route or denies. */
+static enum MHD_Result http_authenticated(struct MHD_Connection *conn,
+                                          struct http_request *req,
+                                          enum auth_outcome outcome)
+{
+  atomic_fetch_add(&http_stats.auth[outcome], 1);
+  if (outcome == AUTH_OK)
+    return http_routes[req->route].handler(conn, req);
+  req->tenant_id[0] = '\0';
+  if (http_limiter != NULL && auth_is_failure(outcome))
+    limiter_fail(http_limiter, &req->limit_key, limiter_now_ms(http_limiter));
+  return http_deny(conn, req, outcome);
+}
+
+/* The access handler's call after a resume: the pool's verdict is in. */
+static enum MHD_Result http_resumed(struct MHD_Connection *conn,
+                                    struct http_request *req)
+{
+  enum auth_outcome outcome;
+
+  if (req->route == HTTP_ROUTE_READYZ) {
+    if (req->item.verdict == POOL_VALID)
+      return http_reply(conn, req, MHD_HTTP_OK, HTTP_JSON,
+                        "{\"status\":\"ready\"}", NULL, 0);
+    return http_unavailable(conn, req, "{\"status\":\"unavailable\"}");
+  }
+  outcome = auth_from_verdict(req->item.verdict);
+  if (outcome == AUTH_OK) {
+    memcpy(req->tenant_id, req->item.tenant_id, sizeof req->tenant_id);
+    http_note_use(req->item.token);
+  }
+  return http_authenticated(conn, req, outcome);
+}
+
+/* A protected route: limiter, credentials, then the pool. */
+static enum MHD_Result http_protected(struct MHD_Connection *conn,
+                                      struct http_request *req,
+                                      const struct http_scan *scan)
+{
+  enum auth_outcome outcome;
+  unsigned retry_after_s;
+  const char *token;
+
+  /* A blocked address is answered before its credentials are even parsed:
+   * a flood of guesses costs neither parsing nor a database call. */
+  if (http_limiter != NULL &&
+      limiter_blocked(http_limiter, &req->limit_key, limiter_now_ms(http_limiter),
+                      &retry_after_s)) {
+    atomic_fetch_add(&http_stats.auth[AUTH_RATE_LIMITED], 1);
+    return http_too_many(conn, req, retry_after_s);
+  }
+  outcome = auth_check(scan->auth, scan->auth_len, scan->auth_count, &token);
+  if (token != NULL)
+    log_escape(req->hint, sizeof req->hint, token, TOKEN_HINT_LEN);
+  else if (scan->auth_count == 1 && outcome == AUTH_MALFORMED)
+    http_hint_malformed(req, scan);
+  if (outcome != AUTH_PENDING)
+    return http_authenticated(conn, req, outcome);
+  req->item.kind = POOL_VERIFY;
+  memcpy(req->item.token, token, TOKEN_LEN);
+  return http_park(conn, req, POOL_TIMEOUT);
 }
 
 static enum MHD_Result http_auth_test(struct MHD_Connection *conn,
@@ -451,186 +443,98 @@ static enum MHD_Result http_healthz(struct MHD_Connection *conn,
                     NULL, 0);
 }
 
+/* Asks the pool to ping the database; answered in http_resumed. */
 static enum MHD_Result http_readyz(struct MHD_Connection *conn,
                                    struct http_request *req)
 {
-  char err[256];
-  enum db_result r = db_ping(err, sizeof err);
-
-  http_note_db(r, err);
-  if (r == DB_OK)
-    return http_reply(conn, req, MHD_HTTP_OK, HTTP_JSON,
-                      "{\"status\":\"ready\"}", NULL, 0);
-  return http_unavailable(conn, req, "{\"status\":\"unavailable\"}");
-}
-
-/* A growing text buffer for /metrics; failed is set on any allocation
- * failure, after which appends do nothing. */
-struct http_text {
-  char *data;
-  size_t len, cap;
-  bool failed;
-};
-
-__attribute__((format(printf, 2, 3))) static void
-http_text_add(struct http_text *t, const char *fmt, ...)
-{
-  va_list ap;
-  int n;
-
-  if (t->failed)
-    return;
-  for (;;) {
-    size_t room = t->cap - t->len;
-    va_start(ap, fmt);
-    n = vsnprintf(t->data + t->len, room, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      t->failed = true;
-      return;
-    }
-    if ((size_t)n < room) {
-      t->len += (size_t)n;
-      return;
-    }
-    size_t cap = t->cap * 2 + (size_t)n + 1;
-    char *p = realloc(t->data, cap);
-    if (p == NULL) {
-      t->failed = true;
-      return;
-    }
-    t->data = p;
-    t->cap = cap;
-  }
+  req->item.kind = POOL_PING;
+  return http_park(conn, req, POOL_DB_ERROR);
 }
 
 static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                                     struct http_request *req)
 {
-  struct http_text t = {NULL, 0, 0, false};
+  struct metrics_text t = {0};
   struct conns_stats cs;
-  uint64_t cumulative = 0;
   enum MHD_Result ret;
 
-  t.cap = 8192;
-  t.data = malloc(t.cap);
-  if (t.data == NULL)
-    return MHD_NO;
-  http_text_add(&t, "# HELP tenant_authd_requests_total HTTP requests "
-                    "answered, by route and status.\n"
-                    "# TYPE tenant_authd_requests_total counter\n");
+  metrics_add(&t, "# HELP tenant_authd_requests_total HTTP requests "
+                  "answered, by route and status.\n"
+                  "# TYPE tenant_authd_requests_total counter\n");
   for (size_t r = 0; r < HTTP_ROUTE_COUNT; r++) {
     for (unsigned s = 100; s < HTTP_STATUS_MAX; s++) {
       uint64_t n = atomic_load(&http_stats.requests[r][s]);
       if (n > 0)
-        http_text_add(&t,
-                      "tenant_authd_requests_total{route=\"%s\",code=\"%u\"} "
-                      "%llu\n",
-                      http_routes[r].label, s, (unsigned long long)n);
+        metrics_add(&t,
+                    "tenant_authd_requests_total{route=\"%s\",code=\"%u\"} "
+                    "%llu\n",
+                    http_routes[r].label, s, (unsigned long long)n);
     }
   }
-  http_text_add(&t, "# HELP tenant_authd_auth_total Authentication outcomes "
-                    "on protected routes.\n"
-                    "# TYPE tenant_authd_auth_total counter\n");
+  metrics_add(&t, "# HELP tenant_authd_auth_total Authentication outcomes "
+                  "on protected routes.\n"
+                  "# TYPE tenant_authd_auth_total counter\n");
   for (size_t o = 0; o < AUTH_OUTCOMES; o++)
-    http_text_add(&t, "tenant_authd_auth_total{outcome=\"%s\"} %llu\n",
-                  http_outcome_names[o],
-                  (unsigned long long)atomic_load(&http_stats.auth[o]));
-  http_text_add(&t, "# HELP tenant_authd_db_call_duration_seconds Time of "
-                    "each verify_tenant_token call, connecting included.\n"
-                    "# TYPE tenant_authd_db_call_duration_seconds "
-                    "histogram\n");
-  for (size_t b = 0; b <= HTTP_DB_BUCKETS; b++) {
-    cumulative += atomic_load(&http_stats.db_bucket[b]);
-    http_text_add(&t,
-                  "tenant_authd_db_call_duration_seconds_bucket{le=\"%s\"} "
-                  "%llu\n",
-                  b < HTTP_DB_BUCKETS ? http_db_bucket_le[b] : "+Inf",
-                  (unsigned long long)cumulative);
-  }
-  http_text_add(&t,
-                "tenant_authd_db_call_duration_seconds_sum %.6f\n"
-                "tenant_authd_db_call_duration_seconds_count %llu\n",
-                (double)atomic_load(&http_stats.db_sum_us) / 1e6,
-                (unsigned long long)atomic_load(&http_stats.db_count));
-  http_text_add(&t,
-                "# HELP tenant_authd_db_connections_open Database "
-                "connections open: one at most per worker thread, and the usage "
-                "flusher's.\n"
-                "# TYPE tenant_authd_db_connections_open gauge\n"
-                "tenant_authd_db_connections_open %u\n"
-                "# HELP tenant_authd_db_up 1 when the last database call "
-                "worked, 0 when it failed.\n"
-                "# TYPE tenant_authd_db_up gauge\n"
-                "tenant_authd_db_up %d\n"
-                "# HELP tenant_authd_requests_in_flight Requests begun and "
-                "not yet completed.\n"
-                "# TYPE tenant_authd_requests_in_flight gauge\n"
-                "tenant_authd_requests_in_flight %u\n"
-                "# HELP tenant_authd_auth_fail_evictions_total Addresses "
-                "dropped from the full failure table to make room.\n"
-                "# TYPE tenant_authd_auth_fail_evictions_total counter\n"
-                "tenant_authd_auth_fail_evictions_total %llu\n",
-                db_connections_open(), atomic_load(&http_db_up) == 1,
-                atomic_load(&http_in_flight),
-                http_limiter != NULL
-                    ? (unsigned long long)limiter_evictions(http_limiter)
-                    : 0ULL);
+    metrics_add(&t, "tenant_authd_auth_total{outcome=\"%s\"} %llu\n",
+                auth_outcome_names[o],
+                (unsigned long long)atomic_load(&http_stats.auth[o]));
+  pool_metrics(&t);
+  metrics_gauge(&t, "tenant_authd_db_connections_open",
+                "Database connections open: the pool's and the usage "
+                "flusher's.",
+                db_connections_open());
+  metrics_gauge(&t, "tenant_authd_db_up",
+                "1 when the last database call worked, 0 when it failed.",
+                pool_db_up() == 1);
+  metrics_gauge(&t, "tenant_authd_requests_in_flight",
+                "Requests begun and not yet completed.",
+                atomic_load(&http_in_flight));
+  metrics_counter(&t, "tenant_authd_auth_fail_evictions_total",
+                  "Addresses dropped from the full failure table to make "
+                  "room.",
+                  http_limiter != NULL ? limiter_evictions(http_limiter) : 0);
   if (http_usage != NULL) {
     struct flusher_stats fs;
 
     flusher_get_stats(&fs);
-    http_text_add(
-        &t,
-        "# HELP tenant_authd_usage_pending Tokens whose use waits to be "
-        "written to last_used_at.\n"
-        "# TYPE tenant_authd_usage_pending gauge\n"
-        "tenant_authd_usage_pending %zu\n"
-        "# HELP tenant_authd_usage_dropped_total Token uses not recorded "
-        "because --usage-max tokens were pending.\n"
-        "# TYPE tenant_authd_usage_dropped_total counter\n"
-        "tenant_authd_usage_dropped_total %llu\n"
-        "# HELP tenant_authd_usage_flushes_total Usage flushes that wrote "
-        "everything pending.\n"
-        "# TYPE tenant_authd_usage_flushes_total counter\n"
-        "tenant_authd_usage_flushes_total %llu\n"
-        "# HELP tenant_authd_usage_flush_failures_total Usage flushes that "
-        "failed and kept their tokens to retry.\n"
-        "# TYPE tenant_authd_usage_flush_failures_total counter\n"
-        "tenant_authd_usage_flush_failures_total %llu\n"
-        "# HELP tenant_authd_usage_noted_total Token uses written by "
-        "note_tenant_token_use.\n"
-        "# TYPE tenant_authd_usage_noted_total counter\n"
-        "tenant_authd_usage_noted_total %llu\n",
-        usage_pending(http_usage),
-        (unsigned long long)usage_dropped(http_usage),
-        (unsigned long long)fs.flushes, (unsigned long long)fs.failures,
-        (unsigned long long)fs.noted);
+    metrics_gauge(&t, "tenant_authd_usage_pending",
+                  "Tokens whose use waits to be written to last_used_at.",
+                  (double)usage_pending(http_usage));
+    metrics_counter(&t, "tenant_authd_usage_dropped_total",
+                    "Token uses not recorded because --usage-max tokens "
+                    "were pending.",
+                    usage_dropped(http_usage));
+    metrics_counter(&t, "tenant_authd_usage_flushes_total",
+                    "Usage flushes that wrote everything pending.",
+                    fs.flushes);
+    metrics_counter(&t, "tenant_authd_usage_flush_failures_total",
+                    "Usage flushes that failed and kept their tokens to "
+                    "retry.",
+                    fs.failures);
+    metrics_counter(&t, "tenant_authd_usage_noted_total",
+                    "Token uses written by note_tenant_token_use.",
+                    fs.noted);
   }
   conns_stats(&cs);
-  http_text_add(&t,
-                "# HELP tenant_authd_connections_open Client connections "
-                "open and admitted under --max-connections.\n"
-                "# TYPE tenant_authd_connections_open gauge\n"
-                "tenant_authd_connections_open %u\n"
-                "# HELP tenant_authd_connections_refused_total Connections "
-                "closed at once because --max-connections were open.\n"
-                "# TYPE tenant_authd_connections_refused_total counter\n"
-                "tenant_authd_connections_refused_total %llu\n"
-                "# HELP tenant_authd_connections_timed_out_total Connections "
-                "closed for not sending a whole request within "
-                "--idle-timeout.\n"
-                "# TYPE tenant_authd_connections_timed_out_total counter\n"
-                "tenant_authd_connections_timed_out_total %llu\n",
-                cs.open, (unsigned long long)cs.refused,
-                (unsigned long long)cs.timed_out);
-  if (t.failed) {
-    free(t.data);
+  metrics_gauge(&t, "tenant_authd_connections_open",
+                "Client connections open and admitted under "
+                "--max-connections.",
+                cs.open);
+  metrics_counter(&t, "tenant_authd_connections_refused_total",
+                  "Connections closed at once because --max-connections "
+                  "were open.",
+                  cs.refused);
+  metrics_counter(&t, "tenant_authd_connections_timed_out_total",
+                  "Connections closed for not sending a whole request "
+                  "within --idle-timeout.",
+                  cs.timed_out);
+  if (t.failed || t.data == NULL) {
+    metrics_text_free(&t);
     return MHD_NO;
   }
   ret = http_reply(conn, req, MHD_HTTP_OK,
                    "text/plain; version=0.0.4; charset=utf-8", t.data, NULL, 0);
-  free(t.data);
+  metrics_text_free(&t);
   return ret;
 }
 
@@ -717,9 +621,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
 {
   struct http_request *req = *req_cls;
   const struct http_route *route;
-  enum http_outcome outcome;
   struct http_scan scan;
-  unsigned retry_after_s;
   bool scanned;
 
   (void)cls;
@@ -734,6 +636,15 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
     req->body_len += *upload_data_size;
     *upload_data_size = 0;
     return req->body_len <= HTTP_BODY_MAX ? MHD_YES : MHD_NO;
+  }
+  switch (atomic_load_explicit(&req->phase, memory_order_acquire)) {
+  case HTTP_RESUMED:
+    atomic_store_explicit(&req->phase, HTTP_NEW, memory_order_relaxed);
+    return http_resumed(conn, req);
+  case HTTP_PARKED:
+    return MHD_YES; /* not expected while suspended */
+  case HTTP_NEW:
+    break;
   }
   if (req->answered)
     return MHD_YES;
@@ -757,21 +668,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
     return route->handler(conn, req);
   if (!scanned)
     http_scan_headers(conn, &scan);
-  /* A blocked address is answered before its credentials are even parsed:
-   * a flood of guesses costs neither parsing nor a database call. */
-  if (http_limiter != NULL &&
-      limiter_blocked(http_limiter, &req->client, limiter_now_ms(http_limiter),
-                      &retry_after_s)) {
-    atomic_fetch_add(&http_stats.auth[AUTH_RATE_LIMITED], 1);
-    return http_too_many(conn, req, retry_after_s);
-  }
-  outcome = http_authenticate(req, &scan);
-  atomic_fetch_add(&http_stats.auth[outcome], 1);
-  if (outcome == AUTH_OK)
-    return route->handler(conn, req);
-  if (http_limiter != NULL && outcome != AUTH_DB_ERROR)
-    limiter_fail(http_limiter, &req->client, limiter_now_ms(http_limiter));
-  return http_deny(conn, req, outcome);
+  return http_protected(conn, req, &scan);
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn,
@@ -830,26 +727,24 @@ int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
                size_t err_size)
 {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                   MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                   MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   unsigned headroom = cfg->max_connections / 10;
-  char db_err[256];
-  enum db_result r;
 
   if (headroom < HTTP_CONN_HEADROOM_MIN)
     headroom = HTTP_CONN_HEADROOM_MIN;
   http_cfg = cfg;
   http_usage = usage;
   snprintf(http_retry_after, sizeof http_retry_after, "%u", cfg->retry_after);
+  if (client_policy_init(&http_policy, cfg->trusted.net, cfg->trusted.count,
+                         cfg->client_ip_header, cfg->ipv6_prefix, err,
+                         err_size) != 0)
+    return -1;
   if (cfg->auth_fail_limit > 0) {
     http_limiter = limiter_new(cfg->auth_fail_limit, cfg->auth_fail_window,
                                cfg->auth_fail_table, err, err_size);
     if (http_limiter == NULL)
       return -1;
   }
-  /* The probe runs on this thread's own connection, closed right after. */
-  r = db_ping(db_err, sizeof db_err);
-  http_note_db(r, db_err);
-  db_thread_close();
   if (cfg->addr.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   if (conns_start(cfg->max_connections, cfg->idle_timeout * 1000U, err,
@@ -898,6 +793,14 @@ unsigned http_stop(void)
          clock_since_us(t0) < (uint64_t)http_cfg->shutdown_timeout * 1000000)
     nanosleep(&tick, NULL);
   left = atomic_load(&http_answering);
+  /* No connection may stay suspended when MHD stops: the pool answers
+   * every parked request (503 for those still queued) and MHD gets a
+   * moment to send those answers. */
+  pool_stop();
+  t0 = clock_now_us();
+  while (atomic_load(&http_answering) > 0 &&
+         clock_since_us(t0) < HTTP_STOP_FLUSH_US)
+    nanosleep(&tick, NULL);
   MHD_stop_daemon(http_daemon);
   http_daemon = NULL;
   if (listener != MHD_INVALID_SOCKET)

@@ -15,6 +15,7 @@
 #include "flusher.h"
 #include "http.h"
 #include "log.h"
+#include "pool.h"
 #include "token.h"
 #include "usage.h"
 
@@ -33,6 +34,7 @@ int main(int argc, char **argv)
 {
   struct cfg cfg;
   struct db_settings dbs;
+  struct pool_settings ps;
   struct usage_set *usage = NULL;
   size_t unwritten;
   char err[256];
@@ -81,6 +83,17 @@ int main(int argc, char **argv)
     log_msg(LOG_ERROR, "cannot start: %s", err);
     return 1;
   }
+  ps = (struct pool_settings){
+      .connections = cfg.db_connections,
+      .batch_max = cfg.batch_max,
+      .queue_max = cfg.queue_max,
+      .queue_timeout_ms = cfg.queue_timeout,
+  };
+  if (pool_start(&ps, err, sizeof err) != 0) {
+    log_msg(LOG_ERROR, "cannot start: %s", err);
+    db_shutdown();
+    return 1;
+  }
   if (cfg.usage_interval > 0) {
     usage = usage_new(cfg.usage_max, err, sizeof err);
     if (usage == NULL ||
@@ -88,6 +101,7 @@ int main(int argc, char **argv)
                       sizeof err) != 0) {
       log_msg(LOG_ERROR, "cannot start: %s", err);
       usage_free(usage);
+      pool_stop();
       db_shutdown();
       return 1;
     }
@@ -96,13 +110,15 @@ int main(int argc, char **argv)
     log_msg(LOG_ERROR, "cannot start: %s", err);
     (void)flusher_stop();
     usage_free(usage);
+    pool_stop();
     db_shutdown();
     return 1;
   }
   log_msg(LOG_INFO,
-          "started: version %s, listening on %s, %u threads, option group "
-          "[%s]%s%s",
-          TENANT_AUTH_VERSION, cfg.listen, cfg.threads, cfg.db_group,
+          "started: version %s, listening on %s, %u threads, %u database "
+          "connections, batches of up to %u, option group [%s]%s%s",
+          TENANT_AUTH_VERSION, cfg.listen, cfg.threads, cfg.db_connections,
+          cfg.batch_max, cfg.db_group,
           cfg.defaults_file ? ", option file " : "",
           cfg.defaults_file ? cfg.defaults_file : "");
 
@@ -110,7 +126,7 @@ int main(int argc, char **argv)
     ;
   log_msg(LOG_INFO, "stopping on %s: finishing in-flight requests",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
-  left = http_stop();
+  left = http_stop(); /* stops the pool too: see http.h */
   /* After the last request: the flusher writes what they used, once more. */
   unwritten = flusher_stop();
   usage_free(usage);

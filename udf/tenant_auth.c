@@ -149,7 +149,7 @@ UDF_API char *tenant_uuid(UDF_INIT *initid, UDF_ARGS *args, char *result,
 }
 
 
-/* tenant_auth_version(): the extension's version, e.g. "1.0.0". */
+/* tenant_auth_version(): the extension's version, e.g. "1.1.0". */
 UDF_API my_bool tenant_auth_version_init(UDF_INIT *initid, UDF_ARGS *args,
                                          char *message)
 {

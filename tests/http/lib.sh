@@ -51,6 +51,7 @@ authd_start() {
   local name=$1 host=$2 port i; shift 2
   port=$(ta_free_port) || return 1
   "${AUTHD_WRAPPER[@]}" "$AUTHD" --listen "$host:$port" --threads 2 \
+    --db-connections 4 \
     --defaults-file "$VAR_ABS/authd.cnf" "$@" 2> "$VAR/$name.log" &
   echo $! > "$VAR/$name.pid.ours"
   BASE=http://$host:$port

@@ -1,0 +1,59 @@
+/* auth.h: the bearer-token middleware of the protected routes, without
+ * libmicrohttpd types so that it is unit-tested directly. Terms: the
+ * "credentials" are the request's Authorization headers (the first value
+ * and how many there were); an "outcome" is how authentication ended, one
+ * per request, counted in /metrics; a "denial" is the HTTP answer to every
+ * outcome but AUTH_OK: status, WWW-Authenticate challenge, JSON body. */
+#ifndef TENANT_AUTHD_AUTH_H
+#define TENANT_AUTHD_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pool.h"
+
+enum auth_outcome {
+  AUTH_OK,
+  AUTH_MISSING,      /* no Authorization header, or another scheme: 401 */
+  AUTH_INVALID,      /* well-formed, but unknown, revoked or expired: 401 */
+  AUTH_MALFORMED,    /* empty, or rejected by token_valid: 401, no DB call */
+  AUTH_DB_ERROR,     /* the database did not answer: 503 */
+  AUTH_BAD_REQUEST,  /* more than one Authorization header: 400 */
+  AUTH_RATE_LIMITED, /* the client address is blocked: 429, nothing read */
+  AUTH_OVERLOADED,   /* the queue was full or the wait too long: 503 */
+  AUTH_PENDING,      /* well-formed: the database decides (not counted) */
+  AUTH_OUTCOMES = AUTH_PENDING
+};
+
+/* The label of each counted outcome in /metrics. */
+extern const char *const auth_outcome_names[AUTH_OUTCOMES];
+
+/* Reads the credentials: value[0..len) is the first Authorization header
+ * (NULL when count is 0). Returns AUTH_PENDING with *token (TOKEN_LEN
+ * bytes, pointing into value) for a well-formed bearer token; otherwise
+ * the outcome, decided without the database. A repeated Authorization
+ * header is refused whatever its values: RFC 7230 section 3.2.2 forbids
+ * combining them, and picking one would let a proxy and this server
+ * disagree about the credentials. */
+enum auth_outcome auth_check(const char *value, size_t len, unsigned count,
+                             const char **token);
+
+/* The outcome of a token the pool was asked about. */
+enum auth_outcome auth_from_verdict(enum pool_verdict v);
+
+/* True when the outcome counts as a failed authentication for the
+ * limiter: the client's fault, not the database's. */
+bool auth_is_failure(enum auth_outcome o);
+
+struct auth_denial {
+  unsigned status;
+  const char *challenge; /* WWW-Authenticate value, NULL for none */
+  const char *body;      /* JSON */
+  bool retry_after;      /* send Retry-After (--retry-after) */
+};
+
+/* The answer to an outcome other than AUTH_OK, AUTH_PENDING and
+ * AUTH_RATE_LIMITED (whose Retry-After the limiter decides). */
+const struct auth_denial *auth_denial(enum auth_outcome o);
+
+#endif

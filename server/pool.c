@@ -1,0 +1,425 @@
+/* pool.c: the verification queue, the pool threads and the expiry thread;
+ * see pool.h. Terms: the "queue" is a ring of item pointers in submit
+ * order, guarded by pool.lock; "taking" moves items from its head to a pool
+ * thread's own array; a "run" is what one pool thread took at once: one
+ * ping, or up to batch_max verifications, sorted by token so that equal
+ * tokens sit together and are sent once. */
+#include "pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "db.h"
+#include "log.h"
+
+static const uint64_t pool_wait_bound[] = {100,    250,    500,    1000,
+                                           2500,   5000,   10000,  25000,
+                                           50000,  100000, 250000, 500000,
+                                           1000000, 2500000};
+static const char *const pool_wait_le[] = {
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+    "0.025",  "0.05",    "0.1",    "0.25",  "0.5",    "1",     "2.5"};
+static const uint64_t pool_size_bound[] = {1, 2, 4, 8, 16, 32, 64};
+static const char *const pool_size_le[] = {"1",  "2",  "4", "8",
+                                           "16", "32", "64"};
+static const uint64_t pool_call_bound[] = {
+    500,    1000,   2500,   5000,    10000,   25000,  50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000};
+static const char *const pool_call_le[] = {
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+    "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5"};
+
+#define POOL_HIST(b, l) {.n = sizeof b / sizeof b[0], .bound = b, .le = l}
+
+static struct {
+  struct pool_settings cfg;
+  pthread_mutex_t lock;
+  pthread_cond_t work;    /* an item was queued, or stopping */
+  pthread_cond_t expiry;  /* stopping (the expiry thread sleeps on it) */
+  struct pool_item **ring;
+  size_t head, len;       /* under lock */
+  unsigned busy;          /* under lock: threads inside a run */
+  bool stopping;          /* under lock */
+  bool started;
+  pthread_t *threads;
+  pthread_t expiry_thread;
+  struct pool_item **expired; /* the expiry thread's scratch, queue_max */
+  struct pool_item **left;    /* pool_stop's scratch, queue_max */
+  atomic_int db_up;
+  atomic_uint_fast64_t shed, timed_out, batches_ok, batches_failed;
+  struct metrics_hist wait_hist, size_hist, call_hist;
+} pool = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .db_up = -1,
+    .wait_hist = POOL_HIST(pool_wait_bound, pool_wait_le),
+    .size_hist = POOL_HIST(pool_size_bound, pool_size_le),
+    .call_hist = POOL_HIST(pool_call_bound, pool_call_le),
+};
+
+/* Logs when the database goes from answering to not answering or back:
+ * one line per change, never one per failed call. */
+static void pool_note_db(enum db_result r, const char *err)
+{
+  int up = r == DB_OK;
+  int was;
+
+  if (r == DB_BACKOFF)
+    return;
+  was = atomic_exchange(&pool.db_up, up);
+  if (was == up)
+    return;
+  if (up)
+    log_msg(LOG_INFO, "database available");
+  else
+    log_msg(LOG_WARN, "database unavailable: %s", err);
+}
+
+/* Under lock: removes and returns the head item. */
+static struct pool_item *pool_pop(void)
+{
+  struct pool_item *item = pool.ring[pool.head];
+
+  pool.head = (pool.head + 1) % pool.cfg.queue_max;
+  pool.len--;
+  return item;
+}
+
+static int pool_by_token(const void *a, const void *b)
+{
+  const struct pool_item *x = *(struct pool_item *const *)a;
+  const struct pool_item *y = *(struct pool_item *const *)b;
+
+  return memcmp(x->token, y->token, TOKEN_LEN);
+}
+
+static void pool_finish(struct pool_item *item, enum pool_verdict v)
+{
+  item->verdict = v;
+  item->done(item);
+}
+
+/* Verifies the n items of a run in one statement and answers each. */
+static void pool_verify_run(struct pool_item **items, size_t n)
+{
+  const char *tokens[DB_BATCH_MAX];
+  struct db_verdict verdict[DB_BATCH_MAX];
+  size_t of[DB_BATCH_MAX]; /* item i's token is tokens[of[i]] */
+  size_t unique = 0;
+  char err[256];
+  uint64_t t0;
+  enum db_result r;
+
+  qsort(items, n, sizeof items[0], pool_by_token);
+  for (size_t i = 0; i < n; i++) {
+    if (unique == 0 ||
+        memcmp(tokens[unique - 1], items[i]->token, TOKEN_LEN) != 0)
+      tokens[unique++] = items[i]->token;
+    of[i] = unique - 1;
+  }
+  metrics_observe(&pool.size_hist, unique);
+  t0 = clock_now_us();
+  r = db_verify_batch(tokens, unique, verdict, err, sizeof err);
+  if (r != DB_BACKOFF)
+    metrics_observe(&pool.call_hist, clock_since_us(t0));
+  pool_note_db(r, err);
+  if (r != DB_OK) {
+    atomic_fetch_add(&pool.batches_failed, 1);
+    for (size_t i = 0; i < n; i++)
+      pool_finish(items[i], POOL_DB_ERROR);
+    return;
+  }
+  atomic_fetch_add(&pool.batches_ok, 1);
+  for (size_t i = 0; i < n; i++) {
+    const struct db_verdict *v = &verdict[of[i]];
+    memcpy(items[i]->tenant_id, v->tenant_id, sizeof v->tenant_id);
+    pool_finish(items[i], v->found ? POOL_VALID : POOL_INVALID);
+  }
+}
+
+static void pool_ping_run(struct pool_item *item)
+{
+  char err[256];
+  enum db_result r = db_ping(err, sizeof err);
+
+  pool_note_db(r, err);
+  item->tenant_id[0] = '\0';
+  pool_finish(item, r == DB_OK ? POOL_VALID : POOL_DB_ERROR);
+}
+
+static void *pool_thread_main(void *arg)
+{
+  struct pool_item *run[DB_BATCH_MAX];
+  char err[256];
+
+  (void)arg;
+  /* Connect before the first request needs it; a failure only starts the
+   * backoff. */
+  pool_note_db(db_ping(err, sizeof err), err);
+  pthread_mutex_lock(&pool.lock);
+  for (;;) {
+    size_t n = 0;
+    uint64_t now;
+
+    while (!pool.stopping && pool.len == 0)
+      pthread_cond_wait(&pool.work, &pool.lock);
+    if (pool.len == 0)
+      break; /* stopping, and nothing left */
+    now = clock_now_us();
+    if (pool.ring[pool.head]->kind == POOL_PING) {
+      run[n++] = pool_pop();
+    } else {
+      while (n < pool.cfg.batch_max && pool.len > 0 &&
+             pool.ring[pool.head]->kind == POOL_VERIFY)
+        run[n++] = pool_pop();
+    }
+    pool.busy++;
+    pthread_mutex_unlock(&pool.lock);
+    for (size_t i = 0; i < n; i++)
+      metrics_observe(&pool.wait_hist, now - run[i]->queued_us);
+    if (run[0]->kind == POOL_PING)
+      pool_ping_run(run[0]);
+    else
+      pool_verify_run(run, n);
+    pthread_mutex_lock(&pool.lock);
+    pool.busy--;
+  }
+  pthread_mutex_unlock(&pool.lock);
+  db_thread_close();
+  return NULL;
+}
+
+/* The deadline us microseconds from now on CLOCK_MONOTONIC, for a timed
+ * wait. */
+static struct timespec pool_after_us(uint64_t us)
+{
+  struct timespec t;
+
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  t.tv_sec += (time_t)(us / 1000000);
+  t.tv_nsec += (long)(us % 1000000) * 1000L;
+  if (t.tv_nsec >= 1000000000L) {
+    t.tv_sec++;
+    t.tv_nsec -= 1000000000L;
+  }
+  return t;
+}
+
+/* Answers POOL_TIMEOUT to every item that waited queue_timeout_ms, at the
+ * moment it does: items expire in submit order, so only the head is ever
+ * due, and the thread sleeps until the head's deadline. */
+static void *pool_expiry_main(void *arg)
+{
+  const uint64_t timeout_us = (uint64_t)pool.cfg.queue_timeout_ms * 1000;
+
+  (void)arg;
+  pthread_mutex_lock(&pool.lock);
+  while (!pool.stopping) {
+    uint64_t now = clock_now_us(), sleep_us = timeout_us;
+    size_t n = 0;
+    struct timespec until;
+
+    while (pool.len > 0 && now - pool.ring[pool.head]->queued_us >= timeout_us)
+      pool.expired[n++] = pool_pop();
+    if (pool.len > 0)
+      sleep_us = pool.ring[pool.head]->queued_us + timeout_us - now;
+    if (n > 0) {
+      pthread_mutex_unlock(&pool.lock);
+      atomic_fetch_add(&pool.timed_out, n);
+      for (size_t i = 0; i < n; i++)
+        pool_finish(pool.expired[i], POOL_TIMEOUT);
+      pthread_mutex_lock(&pool.lock);
+      continue;
+    }
+    until = pool_after_us(sleep_us);
+    pthread_cond_timedwait(&pool.expiry, &pool.lock, &until);
+  }
+  pthread_mutex_unlock(&pool.lock);
+  return NULL;
+}
+
+static int pool_cond_init(pthread_cond_t *c, bool monotonic)
+{
+  pthread_condattr_t attr;
+  int rc;
+
+  if (pthread_condattr_init(&attr) != 0)
+    return -1;
+  rc = monotonic ? pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) : 0;
+  if (rc == 0)
+    rc = pthread_cond_init(c, &attr);
+  pthread_condattr_destroy(&attr);
+  return rc == 0 ? 0 : -1;
+}
+
+int pool_start(const struct pool_settings *s, char *err, size_t err_size)
+{
+  char db_err[256];
+  unsigned started = 0;
+  int rc;
+
+  if (s->connections == 0 || s->batch_max == 0 || s->batch_max > DB_BATCH_MAX ||
+      s->queue_max == 0 || s->queue_timeout_ms == 0) {
+    snprintf(err, err_size,
+             "pool: connections, batch_max (at most %d), queue_max and "
+             "queue_timeout must be positive",
+             DB_BATCH_MAX);
+    return -1;
+  }
+  pool.cfg = *s;
+  pool.ring = calloc(s->queue_max, sizeof pool.ring[0]);
+  pool.expired = calloc(s->queue_max, sizeof pool.expired[0]);
+  pool.left = calloc(s->queue_max, sizeof pool.left[0]);
+  pool.threads = calloc(s->connections, sizeof pool.threads[0]);
+  if (pool.ring == NULL || pool.expired == NULL || pool.left == NULL ||
+      pool.threads == NULL) {
+    snprintf(err, err_size, "pool: out of memory for a queue of %u",
+             s->queue_max);
+    goto fail;
+  }
+  if (pool_cond_init(&pool.work, false) != 0 ||
+      pool_cond_init(&pool.expiry, true) != 0) {
+    snprintf(err, err_size, "pool: cannot make condition variables");
+    goto fail;
+  }
+  /* The start-up probe, on this thread's own connection. */
+  pool_note_db(db_ping(db_err, sizeof db_err), db_err);
+  db_thread_close();
+  pool.head = pool.len = 0;
+  pool.stopping = false;
+  for (; started < s->connections; started++) {
+    rc = pthread_create(&pool.threads[started], NULL, pool_thread_main, NULL);
+    if (rc != 0)
+      break;
+  }
+  if (started == s->connections)
+    rc = pthread_create(&pool.expiry_thread, NULL, pool_expiry_main, NULL);
+  if (started < s->connections || rc != 0) {
+    snprintf(err, err_size, "pool: pthread_create: %s", strerror(rc));
+    pthread_mutex_lock(&pool.lock);
+    pool.stopping = true;
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.lock);
+    for (unsigned i = 0; i < started; i++)
+      pthread_join(pool.threads[i], NULL);
+    goto fail;
+  }
+  pool.started = true;
+  return 0;
+fail:
+  free(pool.ring);
+  free(pool.expired);
+  free(pool.left);
+  free(pool.threads);
+  pool.ring = pool.expired = pool.left = NULL;
+  pool.threads = NULL;
+  return -1;
+}
+
+bool pool_submit(struct pool_item *item)
+{
+  pthread_mutex_lock(&pool.lock);
+  if (pool.stopping || pool.len == pool.cfg.queue_max) {
+    bool full = !pool.stopping;
+    pthread_mutex_unlock(&pool.lock);
+    if (full)
+      atomic_fetch_add(&pool.shed, 1);
+    return false;
+  }
+  item->queued_us = clock_now_us();
+  pool.ring[(pool.head + pool.len) % pool.cfg.queue_max] = item;
+  pool.len++;
+  pthread_cond_signal(&pool.work);
+  pthread_mutex_unlock(&pool.lock);
+  return true;
+}
+
+void pool_stop(void)
+{
+  size_t n = 0;
+
+  if (!pool.started)
+    return;
+  pthread_mutex_lock(&pool.lock);
+  pool.stopping = true;
+  while (pool.len > 0)
+    pool.left[n++] = pool_pop();
+  pthread_cond_broadcast(&pool.work);
+  pthread_cond_broadcast(&pool.expiry);
+  pthread_mutex_unlock(&pool.lock);
+  for (size_t i = 0; i < n; i++)
+    pool_finish(pool.left[i], POOL_STOPPING);
+  pthread_join(pool.expiry_thread, NULL);
+  for (unsigned i = 0; i < pool.cfg.connections; i++)
+    pthread_join(pool.threads[i], NULL);
+  pthread_cond_destroy(&pool.work);
+  pthread_cond_destroy(&pool.expiry);
+  free(pool.ring);
+  free(pool.expired);
+  free(pool.left);
+  free(pool.threads);
+  pool.ring = pool.expired = pool.left = NULL;
+  pool.threads = NULL;
+  pool.started = false;
+}
+
+int pool_db_up(void)
+{
+  return atomic_load(&pool.db_up);
+}
+
+void pool_get_stats(struct pool_stats *out)
+{
+  pthread_mutex_lock(&pool.lock);
+  out->queued = (unsigned)pool.len;
+  out->busy = pool.busy;
+  pthread_mutex_unlock(&pool.lock);
+  out->shed = atomic_load(&pool.shed);
+  out->timed_out = atomic_load(&pool.timed_out);
+  out->batches_ok = atomic_load(&pool.batches_ok);
+  out->batches_failed = atomic_load(&pool.batches_failed);
+  out->retries = db_retries();
+}
+
+void pool_metrics(struct metrics_text *t)
+{
+  struct pool_stats s;
+
+  pool_get_stats(&s);
+  metrics_gauge(t, "tenant_authd_queue_depth",
+                "Verifications waiting for a database connection.", s.queued);
+  metrics_gauge(t, "tenant_authd_db_busy",
+                "Pool connections running a statement now.", s.busy);
+  metrics_counter(t, "tenant_authd_queue_shed_total",
+                  "Requests answered 503 at once because --queue-max were "
+                  "waiting.",
+                  s.shed);
+  metrics_counter(t, "tenant_authd_queue_timeouts_total",
+                  "Requests answered 503 after waiting --queue-timeout.",
+                  s.timed_out);
+  metrics_add(t, "# HELP tenant_authd_db_batches_total Verify statements, "
+                 "by outcome.\n"
+                 "# TYPE tenant_authd_db_batches_total counter\n"
+                 "tenant_authd_db_batches_total{outcome=\"ok\"} %llu\n"
+                 "tenant_authd_db_batches_total{outcome=\"error\"} %llu\n",
+              (unsigned long long)s.batches_ok,
+              (unsigned long long)s.batches_failed);
+  metrics_counter(t, "tenant_authd_db_retries_total",
+                  "Database calls retried once after a lock error or a "
+                  "dead connection.",
+                  s.retries);
+  metrics_histogram(t, "tenant_authd_queue_wait_seconds",
+                    "Time from queueing to a connection taking the request.",
+                    &pool.wait_hist, 1e-6);
+  metrics_histogram(t, "tenant_authd_db_batch_size",
+                    "Distinct tokens per verify statement.", &pool.size_hist,
+                    1);
+  metrics_histogram(t, "tenant_authd_db_call_duration_seconds",
+                    "Time of each verify statement (one batch), connecting "
+                    "included.",
+                    &pool.call_hist, 1e-6);
+}

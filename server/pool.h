@@ -1,0 +1,86 @@
+/* pool.h: the verification queue and the database pool. HTTP threads never
+ * wait on the database: they "submit" an item to the queue and go on; a
+ * "pool thread" owns one database connection (db.h) and, each time it is
+ * free, takes every queued item up to the batch maximum and verifies them
+ * all in one statement ("batch"), then reports each item's verdict through
+ * its done callback. An idle pool takes a lone item at once: batches form
+ * only while every connection is busy, so one client sees no added wait.
+ *
+ * Bounds: at most queue_max items wait; past that a submit is refused
+ * ("shed"). An item that waits longer than queue_timeout_ms is answered
+ * POOL_TIMEOUT by the "expiry thread", whatever the database is doing.
+ * Every item submitted gets exactly one done call, from a pool thread or
+ * the expiry thread; after it the pool never touches the item again.
+ * Plain C and pthreads: no libmicrohttpd types. */
+#ifndef TENANT_AUTHD_POOL_H
+#define TENANT_AUTHD_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "token.h"
+
+enum pool_kind {
+  POOL_VERIFY, /* verify token */
+  POOL_PING    /* ask whether the database answers (for /readyz) */
+};
+
+enum pool_verdict {
+  POOL_VALID,    /* verify: tenant_id is set; ping: the database answered */
+  POOL_INVALID,  /* verify: unknown, revoked or expired */
+  POOL_DB_ERROR, /* the database failed or timed out: no verdict */
+  POOL_TIMEOUT,  /* waited in the queue past queue_timeout_ms */
+  POOL_STOPPING  /* the pool stopped before a connection took it */
+};
+
+struct pool_item {
+  /* Set by the submitter. */
+  enum pool_kind kind;
+  char token[TOKEN_LEN]; /* POOL_VERIFY: a well-formed token */
+  void (*done)(struct pool_item *item);
+  /* Set by the pool before done. */
+  enum pool_verdict verdict;
+  char tenant_id[TOKEN_UUID_LEN + 1];
+  uint64_t queued_us; /* clock_now_us() at submit */
+};
+
+struct pool_settings {
+  unsigned connections;      /* pool threads, one connection each */
+  unsigned batch_max;        /* 1 to DB_BATCH_MAX */
+  unsigned queue_max;        /* items waiting, at most */
+  unsigned queue_timeout_ms; /* longest wait in the queue */
+};
+
+/* Probes the database once on the calling thread (the outcome is logged),
+ * then starts the pool threads and the expiry thread. 0 on success. */
+int pool_start(const struct pool_settings *s, char *err, size_t err_size);
+
+/* Queues item; true when queued (done will follow). False when the queue
+ * is full or the pool is stopping: the item was not queued, done will not
+ * be called, and the shed counter counts it (when full). */
+bool pool_submit(struct pool_item *item);
+
+/* Stops taking items, answers every queued one POOL_STOPPING, waits for
+ * the batches running, joins the threads. Idempotent. */
+void pool_stop(void);
+
+/* 1 when the last database call answered, 0 when it failed, -1 before any. */
+int pool_db_up(void);
+
+struct pool_stats {
+  unsigned queued;    /* waiting now */
+  unsigned busy;      /* pool threads running a batch now */
+  uint64_t shed;      /* submits refused: queue full */
+  uint64_t timed_out; /* items answered POOL_TIMEOUT */
+  uint64_t batches_ok, batches_failed;
+  uint64_t retries; /* database calls retried once (db.h) */
+};
+
+void pool_get_stats(struct pool_stats *out);
+
+/* Appends the pool's series (queue, batches, histograms) to t. */
+void pool_metrics(struct metrics_text *t);
+
+#endif
