@@ -1,0 +1,104 @@
+/* test_auth.c: the bearer-token middleware's decisions (server/auth.c),
+ * from RFC 6750 and the HTTP API's stated answers: which outcome each
+ * Authorization value gets without the database, which outcome each pool
+ * verdict becomes, which outcomes count against the limiter, and the exact
+ * answer (status, challenge, Retry-After) of each denial. */
+#include <string.h>
+
+#include "auth.h"
+#include "test.h"
+
+/* A well-formed token: ta1_, 54 zeros, and its CRC-32 in base62. */
+#define GOOD "ta1_0000000000000000000000000000000000000000000000000000003y0Fia"
+
+static enum auth_outcome check(const char *value, unsigned count,
+                               const char **token)
+{
+  return auth_check(value, value != NULL ? strlen(value) : 0, count, token);
+}
+
+static void check_without_database(void)
+{
+  const char *token;
+
+  CHECK(check(NULL, 0, &token) == AUTH_MISSING && token == NULL);
+  CHECK(check("Basic dXNlcjpw", 1, &token) == AUTH_MISSING && token == NULL);
+  CHECK(check("", 1, &token) == AUTH_MISSING);
+  CHECK(check("Bearer", 1, &token) == AUTH_MALFORMED && token == NULL);
+  CHECK(check("Bearer   ", 1, &token) == AUTH_MALFORMED);
+  CHECK(check("Bearer " GOOD "x", 1, &token) == AUTH_MALFORMED);
+  CHECK(check("Bearer " "ta1_0000000000000000000000000000000000000000000000000000003y0Fib",
+              1, &token) == AUTH_MALFORMED);
+  CHECK(check("Bearer \xff\x00", 1, &token) == AUTH_MALFORMED);
+  /* Two headers: refused whatever they hold, even two good ones. */
+  CHECK(check("Bearer " GOOD, 2, &token) == AUTH_BAD_REQUEST && token == NULL);
+  CHECK(check(NULL, 3, &token) == AUTH_BAD_REQUEST);
+
+  {
+    const char *v = "bearer   " GOOD "  ";
+    CHECK(check(v, 1, &token) == AUTH_PENDING);
+    CHECK(token == v + 9);
+    CHECK_MEM(token, GOOD, 64);
+  }
+}
+
+static void check_verdicts(void)
+{
+  CHECK(auth_from_verdict(POOL_VALID) == AUTH_OK);
+  CHECK(auth_from_verdict(POOL_INVALID) == AUTH_INVALID);
+  CHECK(auth_from_verdict(POOL_DB_ERROR) == AUTH_DB_ERROR);
+  CHECK(auth_from_verdict(POOL_STOPPING) == AUTH_DB_ERROR);
+  CHECK(auth_from_verdict(POOL_TIMEOUT) == AUTH_OVERLOADED);
+}
+
+static void check_failures(void)
+{
+  /* The client's fault: counted by the limiter. */
+  CHECK(auth_is_failure(AUTH_MISSING));
+  CHECK(auth_is_failure(AUTH_INVALID));
+  CHECK(auth_is_failure(AUTH_MALFORMED));
+  CHECK(auth_is_failure(AUTH_BAD_REQUEST));
+  /* Not the client's fault, or not a failure. */
+  CHECK(!auth_is_failure(AUTH_OK));
+  CHECK(!auth_is_failure(AUTH_DB_ERROR));
+  CHECK(!auth_is_failure(AUTH_OVERLOADED));
+  CHECK(!auth_is_failure(AUTH_RATE_LIMITED));
+}
+
+static void check_denials(void)
+{
+  const struct auth_denial *d;
+
+  d = auth_denial(AUTH_MISSING);
+  CHECK(d->status == 401 && !d->retry_after);
+  CHECK(strcmp(d->challenge, "Bearer realm=\"tenant_auth\"") == 0);
+  d = auth_denial(AUTH_INVALID);
+  CHECK(d->status == 401 &&
+        strcmp(d->challenge,
+               "Bearer realm=\"tenant_auth\", error=\"invalid_token\"") == 0);
+  CHECK(strstr(d->body, "\"error\":\"invalid_token\"") != NULL);
+  /* Malformed and invalid look the same to a client. */
+  CHECK(auth_denial(AUTH_MALFORMED) == d);
+  d = auth_denial(AUTH_BAD_REQUEST);
+  CHECK(d->status == 400 &&
+        strcmp(d->challenge,
+               "Bearer realm=\"tenant_auth\", error=\"invalid_request\"") == 0);
+  d = auth_denial(AUTH_DB_ERROR);
+  CHECK(d->status == 503 && d->challenge == NULL && d->retry_after);
+  d = auth_denial(AUTH_OVERLOADED);
+  CHECK(d->status == 503 && d->challenge == NULL && d->retry_after);
+  for (int o = 0; o < AUTH_OUTCOMES; o++)
+    CHECKF(auth_outcome_names[o] != NULL && auth_outcome_names[o][0] != '\0',
+           "outcome %d has no name", o);
+  CHECK(strcmp(auth_outcome_names[AUTH_OVERLOADED], "overloaded") == 0);
+  CHECK(strcmp(auth_outcome_names[AUTH_BAD_REQUEST], "invalid_request") == 0);
+}
+
+int main(void)
+{
+  check_without_database();
+  check_verdicts();
+  check_failures();
+  check_denials();
+  return test_finish("auth");
+}
