@@ -1,9 +1,12 @@
-/* dbload.c: runs one prepared query with one string parameter (a token from
- * a token file, one per line) over N Connector/C connections for a fixed
+/* dbload.c: runs one prepared query with string parameters (tokens from a
+ * token file, one per line; a query with k parameters gets k tokens per
+ * execution, a "batch") over N Connector/C connections for a fixed
  * duration, then prints one line of key=value figures:
- *   qps= queries= errors= nulls= p50_us= p99_us= seconds=
+ *   qps= queries= errors= nulls= p50_us= p99_us= seconds= per_query=
+ *   tokens_per_s=
  * "errors" counts failed executions plus results that break --expect
- * (nonnull: one non-NULL row wanted; null: NULL or no row wanted).
+ * (nonnull: one row whose every column is non-NULL wanted; null: NULL or
+ * no row wanted).
  * Latency is one execute+fetch round trip, in 1-microsecond buckets up to
  * LAT_MAX_US; slower queries count as LAT_MAX_US. */
 #include <errno.h>
@@ -24,6 +27,7 @@
 #define RESULT_MAX 256
 #define MAX_THREADS 256
 #define TOKEN_MAX 255
+#define PARAMS_MAX 64
 
 enum expect { EXPECT_ANY, EXPECT_NONNULL, EXPECT_NULL };
 enum phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_STOP };
@@ -58,6 +62,7 @@ struct worker {
   uint64_t errors;
   uint64_t nulls;
   int failed;      /* could not connect or prepare */
+  unsigned per_query; /* tokens per execution: the query's parameters */
 };
 
 static _Atomic int phase = PHASE_WARMUP;
@@ -181,19 +186,21 @@ static int worker_open(struct worker *w, MYSQL **conn, MYSQL_STMT **stmt)
     fprintf(stderr, "dbload: prepare: %s\n", mysql_stmt_error(*stmt));
     return -1;
   }
-  if (mysql_stmt_param_count(*stmt) != 1) {
-    fprintf(stderr, "dbload: the query must take exactly one parameter\n");
+  if (mysql_stmt_param_count(*stmt) < 1 ||
+      mysql_stmt_param_count(*stmt) > PARAMS_MAX) {
+    fprintf(stderr, "dbload: the query must take 1 to %d parameters\n",
+            PARAMS_MAX);
     return -1;
   }
   return 0;
 }
 
 
-/* Runs one execute (parameter and result already bound) and fetches every
- * row; returns -1 on an error, else the
- * number of non-NULL first columns seen (0 or 1 for our queries), with
- * *rows set to the row count. */
-static int run_one(MYSQL_STMT *stmt, const MYSQL_BIND *res, bool has_result,
+/* Runs one execute (parameters and results already bound) and fetches
+ * every row; returns -1 on an error, else the number of non-NULL values
+ * among the first cols columns of every row, with *rows set to the row
+ * count. */
+static int run_one(MYSQL_STMT *stmt, const MYSQL_BIND *res, unsigned cols,
                    int *rows)
 {
   int rc, nonnull = 0;
@@ -201,12 +208,13 @@ static int run_one(MYSQL_STMT *stmt, const MYSQL_BIND *res, bool has_result,
   *rows = 0;
   if (mysql_stmt_execute(stmt) != 0)
     return -1;
-  if (!has_result)
+  if (cols == 0)
     return 0;
   while ((rc = mysql_stmt_fetch(stmt)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
     (*rows)++;
-    if (!*res->is_null)
-      nonnull++;
+    for (unsigned c = 0; c < cols; c++)
+      if (!*res[c].is_null)
+        nonnull++;
   }
   if (rc != MYSQL_NO_DATA)
     return -1;
@@ -220,12 +228,16 @@ static void *worker_main(void *arg)
   const struct options *o = w->opt;
   MYSQL *conn = NULL;
   MYSQL_STMT *stmt = NULL;
-  MYSQL_BIND param, res;
-  char result[RESULT_MAX], token[TOKEN_MAX];
-  unsigned long res_len = 0, param_len = 0;
-  my_bool res_null = 0;
+  static MYSQL_BIND param[MAX_THREADS][PARAMS_MAX], res[MAX_THREADS][PARAMS_MAX];
+  static char result[MAX_THREADS][PARAMS_MAX][RESULT_MAX];
+  static char token[MAX_THREADS][PARAMS_MAX][TOKEN_MAX];
+  static unsigned long res_len[MAX_THREADS][PARAMS_MAX];
+  static unsigned long param_len[MAX_THREADS][PARAMS_MAX];
+  static my_bool res_null[MAX_THREADS][PARAMS_MAX];
+  MYSQL_BIND *p = param[w->index], *r = res[w->index];
   uint64_t seed = 0x9E3779B97F4A7C15ULL * (uint64_t)(w->index + 1);
-  bool has_result, opened;
+  unsigned nparams = 0, cols = 0;
+  bool opened;
   int warned = 0;
 
   if (mysql_thread_init() != 0) {
@@ -240,21 +252,30 @@ static void *worker_main(void *arg)
   if (!opened)
     goto out;
 
-  has_result = mysql_stmt_field_count(stmt) > 0;
-  memset(&param, 0, sizeof param);
-  param.buffer_type = MYSQL_TYPE_STRING;
-  param.buffer = token;
-  param.buffer_length = sizeof token;
-  param.length = &param_len;
-  memset(&res, 0, sizeof res);
-  res.buffer_type = MYSQL_TYPE_STRING;
-  res.buffer = result;
-  res.buffer_length = sizeof result;
-  res.length = &res_len;
-  res.is_null = &res_null;
-  /* The binds keep pointers to token, param_len and result: bound once. */
-  if (mysql_stmt_bind_param(stmt, &param) != 0 ||
-      (has_result && mysql_stmt_bind_result(stmt, &res) != 0)) {
+  nparams = (unsigned)mysql_stmt_param_count(stmt);
+  cols = (unsigned)mysql_stmt_field_count(stmt);
+  if (cols > PARAMS_MAX)
+    cols = PARAMS_MAX;
+  w->per_query = nparams;
+  memset(p, 0, nparams * sizeof p[0]);
+  memset(r, 0, PARAMS_MAX * sizeof r[0]);
+  for (unsigned i = 0; i < nparams; i++) {
+    p[i].buffer_type = MYSQL_TYPE_STRING;
+    p[i].buffer = token[w->index][i];
+    p[i].buffer_length = TOKEN_MAX;
+    p[i].length = &param_len[w->index][i];
+  }
+  for (unsigned c = 0; c < cols; c++) {
+    r[c].buffer_type = MYSQL_TYPE_STRING;
+    r[c].buffer = result[w->index][c];
+    r[c].buffer_length = RESULT_MAX;
+    r[c].length = &res_len[w->index][c];
+    r[c].is_null = &res_null[w->index][c];
+  }
+  /* The binds keep pointers to the tokens, lengths and results: bound
+   * once. */
+  if (mysql_stmt_bind_param(stmt, p) != 0 ||
+      (cols > 0 && mysql_stmt_bind_result(stmt, r) != 0)) {
     fprintf(stderr, "dbload: bind: %s\n", mysql_stmt_error(stmt));
     w->errors++;
     goto out;
@@ -262,17 +283,19 @@ static void *worker_main(void *arg)
 
   for (;;) {
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
-    size_t k = (size_t)(next_rand(&seed) % w->tokens->count);
     double t0, t1;
     int rows, nonnull;
     bool bad;
 
     if (ph == PHASE_STOP)
       break;
-    memcpy(token, w->tokens->tok[k], w->tokens->len[k]);
-    param_len = w->tokens->len[k];
+    for (unsigned i = 0; i < nparams; i++) {
+      size_t k = (size_t)(next_rand(&seed) % w->tokens->count);
+      memcpy(token[w->index][i], w->tokens->tok[k], w->tokens->len[k]);
+      param_len[w->index][i] = w->tokens->len[k];
+    }
     t0 = now_s();
-    nonnull = run_one(stmt, &res, has_result, &rows);
+    nonnull = run_one(stmt, r, cols, &rows);
     t1 = now_s();
     bad = nonnull < 0;
     if (bad) {
@@ -284,7 +307,7 @@ static void *worker_main(void *arg)
         break;
       mysql_stmt_free_result(stmt);
     } else if (o->expect == EXPECT_NONNULL) {
-      bad = nonnull != 1 || rows != 1;
+      bad = nonnull != (int)cols || rows != 1;
     } else if (o->expect == EXPECT_NULL) {
       bad = nonnull != 0;
     }
@@ -490,11 +513,12 @@ int main(int argc, char **argv)
     return 1;
   }
   printf("qps=%.1f queries=%llu errors=%llu nulls=%llu p50_us=%zu "
-         "p99_us=%zu seconds=%.2f\n",
+         "p99_us=%zu seconds=%.2f per_query=%u tokens_per_s=%.1f\n",
          (double)queries / elapsed, (unsigned long long)queries,
          (unsigned long long)errors, (unsigned long long)nulls,
          percentile(hist, queries, 0.50), percentile(hist, queries, 0.99),
-         elapsed);
+         elapsed, w[0].per_query,
+         (double)queries * w[0].per_query / elapsed);
   free(hist);
   free(w);
   free(tokens.tok);
