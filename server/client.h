@@ -47,27 +47,17 @@ struct client_policy {
 /* The client IP header's values in one request, as received: pointers into
  * the request (not NUL-terminated), in arrival order. Start it zeroed
  * (memset or "= {0}") and hand it every request header with
- * client_headers_offer. The fields after "seen" belong to the old
- * interface (client_headers_add_xff, client_resolve), to be removed once
- * http.c calls client_headers_offer and client_pick. */
+ * client_headers_offer. */
 struct client_headers {
   const char *value[CLIENT_XFF_MAX];
   size_t value_len[CLIENT_XFF_MAX];
   unsigned kept; /* values held: the last CLIENT_XFF_MAX, or the first one */
   unsigned seen; /* client IP headers received, held or not */
-
-  const char *real_ip; /* old: the first X-Real-IP, NULL when none */
-  size_t real_ip_len;
-  unsigned real_ip_count; /* old: X-Real-IP headers seen */
-  const char *xff[CLIENT_XFF_MAX];
-  size_t xff_len[CLIENT_XFF_MAX];
-  unsigned xff_count; /* old: X-Forwarded-For headers kept */
 };
 
-/* Where client_pick (or client_resolve) took the address from. */
+/* Where client_pick took the address from. */
 enum client_source {
   CLIENT_FROM_PEER,      /* the peer is not trusted, or no header was sent */
-  CLIENT_FROM_REAL_IP,   /* old client_resolve: X-Real-IP, trusted peer */
   CLIENT_FROM_FORWARDED, /* X-Forwarded-For from a trusted peer */
   CLIENT_FROM_MALFORMED, /* a trusted peer sent a malformed header: the peer */
   CLIENT_FROM_HEADER     /* another client IP header, from a trusted peer */
@@ -143,20 +133,5 @@ enum client_source client_pick(struct client_addr *out,
  * prefix outside 1 to 128 (a policy never initialised) keeps every bit. */
 void client_key(struct client_addr *key, const struct client_addr *a,
                 const struct client_policy *p);
-
-/* Old interface, to be removed once http.c calls client_headers_offer and
- * client_pick. Adds one X-Forwarded-For header to the old fields of h, in
- * arrival order, keeping the last CLIENT_XFF_MAX. */
-void client_headers_add_xff(struct client_headers *h, const char *value,
-                            size_t len);
-
-/* Old interface, to be removed (see above): X-Real-IP when sent (exactly
- * once, and well-formed) wins, else X-Forwarded-For as client_pick reads
- * it. Lets a client's own X-Real-IP through a proxy that only appends
- * X-Forwarded-For decide its address: use client_pick. */
-enum client_source client_resolve(struct client_addr *out,
-                                  const struct client_addr *peer,
-                                  const struct client_net *trusted, size_t n,
-                                  const struct client_headers *h);
 
 #endif

@@ -79,7 +79,7 @@ static const struct cfg_setting cfg_settings[] = {
     {"usage-max", CFG_UINT, CFG_AT(usage_max), "100000", 1, 4194304, "N",
      "distinct tokens whose use waits to be written"},
     {"trusted-proxy", CFG_NETS, CFG_AT(trusted), NULL, 0, CFG_TRUSTED_MAX,
-     "ADDR[/PREFIX]", "peer whose X-Real-IP/X-Forwarded-For is believed"},
+     "ADDR[/PREFIX]", "peer whose --client-ip-header is believed"},
     {"client-ip-header", CFG_HEADER, CFG_AT(client_ip_header),
      CLIENT_HEADER_DEFAULT, 1, CLIENT_HEADER_MAX, "NAME",
      "the one header a trusted proxy names the client in"},

@@ -1,12 +1,12 @@
 /* test_client.c: client addresses, trusted networks, the client IP header
  * and the limiter's key (server/client.c). A "case" is one request: the
  * peer, its headers (name and value) as they arrived, the --client-ip-header
- * in force, and the address and source client_pick must give. The "old
- * cases" test client_resolve and client_headers_add_xff, which http.c calls
- * until it is wired to client_pick; they go when those functions go. Every
- * name and value is an exact-size malloc with no NUL after it, so ASan
- * reports any read past what libmicrohttpd hands over. Bits are numbered
- * from the most significant of the 16 bytes, as prefixes count them. */
+ * in force, and the address and source client_pick must give. The "xff
+ * cases" are requests under the default header, X-Forwarded-For, given as
+ * its values alone. Every name and value is an exact-size malloc with no
+ * NUL after it, so ASan reports any read past what libmicrohttpd hands
+ * over. Bits are numbered from the most significant of the 16 bytes, as
+ * prefixes count them. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -16,7 +16,7 @@
 #include "client.h"
 #include "test.h"
 
-/* The --trusted-proxy values of the resolve cases. */
+/* The --trusted-proxy values of every case. */
 static const char *const trusted_text[] = {"10.0.0.0/8", "192.168.1.1",
                                            "2001:db8:1::/48", "fd00::1"};
 #define TRUSTED_N (sizeof trusted_text / sizeof trusted_text[0])
@@ -445,285 +445,6 @@ static void check_match(void)
 }
 
 
-/* One request's forwarding headers, as exact-size copies. */
-struct req {
-  struct client_headers h;
-  char *copies[CLIENT_XFF_MAX + 1];
-};
-
-/* real_ip: NULL for none, else sent real_ip_count times (the first value
- * kept, as http.c does); xff: NULL-terminated list of header values. */
-static void req_init(struct req *r, const char *real_ip, unsigned real_ip_count,
-                     const char *const *xff)
-{
-  unsigned k = 0;
-
-  memset(r, 0, sizeof *r);
-  if (real_ip != NULL) {
-    r->copies[CLIENT_XFF_MAX] = test_dup(real_ip, strlen(real_ip));
-    r->h.real_ip = r->copies[CLIENT_XFF_MAX];
-    r->h.real_ip_len = strlen(real_ip);
-    r->h.real_ip_count = real_ip_count;
-  }
-  for (; xff != NULL && xff[k] != NULL; k++) {
-    char *copy = test_dup(xff[k], strlen(xff[k]));
-
-    /* Kept copies follow the headers kept; the dropped one is freed. */
-    if (k >= CLIENT_XFF_MAX) {
-      free(r->copies[0]);
-      memmove(r->copies, r->copies + 1,
-              (CLIENT_XFF_MAX - 1) * sizeof r->copies[0]);
-      r->copies[CLIENT_XFF_MAX - 1] = NULL;
-    }
-    r->copies[k < CLIENT_XFF_MAX ? k : CLIENT_XFF_MAX - 1] = copy;
-    client_headers_add_xff(&r->h, copy, strlen(xff[k]));
-  }
-}
-
-
-static void req_free(struct req *r)
-{
-  for (size_t i = 0; i < sizeof r->copies / sizeof r->copies[0]; i++)
-    free(r->copies[i]);
-}
-
-
-#define XFF(...) ((const char *const[]){__VA_ARGS__, NULL})
-
-struct resolve_case {
-  const char *peer;
-  const char *real_ip; /* NULL: no X-Real-IP */
-  unsigned real_ip_count;
-  const char *const *xff; /* NULL: no X-Forwarded-For */
-  const char *want;
-  enum client_source source;
-};
-
-static const struct resolve_case resolve_cases[] = {
-    /* An untrusted peer: headers ignored, however they look. */
-    {"203.0.113.5", "198.51.100.7", 1, NULL, "203.0.113.5", CLIENT_FROM_PEER},
-    {"203.0.113.5", NULL, 0, XFF("198.51.100.7"), "203.0.113.5",
-     CLIENT_FROM_PEER},
-    {"203.0.113.5", "junk", 2, XFF("junk"), "203.0.113.5", CLIENT_FROM_PEER},
-    {"2001:db8:2::1", "198.51.100.7", 1, NULL, "2001:db8:2::1",
-     CLIENT_FROM_PEER},
-    {"192.168.1.2", "198.51.100.7", 1, NULL, "192.168.1.2", CLIENT_FROM_PEER},
-    {"::a00:1", "198.51.100.7", 1, NULL, "::10.0.0.1", CLIENT_FROM_PEER},
-    /* Trusted, nothing forwarded: the peer. */
-    {"10.1.2.3", NULL, 0, NULL, "10.1.2.3", CLIENT_FROM_PEER},
-    {"::ffff:10.1.2.3", NULL, 0, NULL, "10.1.2.3", CLIENT_FROM_PEER},
-    /* X-Real-IP once wins, even over X-Forwarded-For. */
-    {"10.1.2.3", "198.51.100.7", 1, NULL, "198.51.100.7", CLIENT_FROM_REAL_IP},
-    {"192.168.1.1", "198.51.100.7", 1, XFF("203.0.113.9"), "198.51.100.7",
-     CLIENT_FROM_REAL_IP},
-    {"10.1.2.3", " \t198.51.100.7 \t", 1, NULL, "198.51.100.7",
-     CLIENT_FROM_REAL_IP},
-    {"10.1.2.3", "[2001:db8::5]", 1, NULL, "2001:db8::5", CLIENT_FROM_REAL_IP},
-    {"10.1.2.3", "::ffff:198.51.100.7", 1, NULL, "198.51.100.7",
-     CLIENT_FROM_REAL_IP},
-    {"2001:db8:1:ffff::9", "2001:db8::5", 1, NULL, "2001:db8::5",
-     CLIENT_FROM_REAL_IP},
-    {"fd00::1", "10.9.9.9", 1, NULL, "10.9.9.9", CLIENT_FROM_REAL_IP},
-    /* X-Real-IP twice, or malformed: the peer, and X-Forwarded-For is not
-     * consulted instead. */
-    {"10.1.2.3", "198.51.100.7", 2, NULL, "10.1.2.3", CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", "198.51.100.7", 2, XFF("203.0.113.9"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", "198.51.100.7:4711", 1, XFF("203.0.113.9"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", "", 1, NULL, "10.1.2.3", CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", "198.51.100.7, 203.0.113.9", 1, NULL, "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    /* X-Forwarded-For: the right-most entry outside the trusted networks. */
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7"), "198.51.100.7",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, 203.0.113.9"), "203.0.113.9",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, 203.0.113.9, 10.0.0.2"),
-     "203.0.113.9", CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7,10.0.0.2,192.168.1.1"),
-     "198.51.100.7", CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("\t198.51.100.7\t,\t10.0.0.2 "), "198.51.100.7",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("2001:db8::5, [2001:db8:1::7]"), "2001:db8::5",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("::ffff:10.0.0.9, 198.51.100.7"), "198.51.100.7",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, ::ffff:10.0.0.9"), "198.51.100.7",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("192.168.1.2, 192.168.1.1"), "192.168.1.2",
-     CLIENT_FROM_FORWARDED},
-    /* All trusted: the left-most. */
-    {"10.1.2.3", NULL, 0, XFF("10.0.0.3, 10.0.0.2"), "10.0.0.3",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("10.0.0.3"), "10.0.0.3", CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("fd00::1, 192.168.1.1, 2001:db8:1::1"), "fd00::1",
-     CLIENT_FROM_FORWARDED},
-    /* Entries left of the chosen one are never read, malformed or not. */
-    {"10.1.2.3", NULL, 0, XFF("garbage, 198.51.100.7"), "198.51.100.7",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF(",, 1.2.3.4:80 ,198.51.100.7, 10.0.0.2"),
-     "198.51.100.7", CLIENT_FROM_FORWARDED},
-    /* A malformed entry on the way: the peer. */
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, garbage"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, garbage, 10.0.0.2"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("garbage, 10.0.0.2"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF(""), "10.1.2.3", CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF(" "), "10.1.2.3", CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF(","), "10.1.2.3", CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7,"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, "), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7,,10.0.0.2"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7 203.0.113.9"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7;203.0.113.9"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7:4711"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("[2001:db8::5]:443"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("client.example"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("for=198.51.100.7"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("\x80\xfe\xff"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7\r"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0,
-     XFF("1111111111111111111111111111111111111111111111111111111111111111"),
-     "10.1.2.3", CLIENT_FROM_MALFORMED},
-    /* Several X-Forwarded-For headers are one list, in arrival order. */
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7", "203.0.113.9"), "203.0.113.9",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("198.51.100.7, 10.0.0.5", "10.0.0.6"),
-     "198.51.100.7", CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("203.0.113.9", "10.0.0.6, 10.0.0.7"),
-     "203.0.113.9", CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("10.0.0.5", "10.0.0.6"), "10.0.0.5",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("bad", "203.0.113.9"), "203.0.113.9",
-     CLIENT_FROM_FORWARDED},
-    {"10.1.2.3", NULL, 0, XFF("bad", "10.0.0.6"), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("203.0.113.9", ""), "10.1.2.3",
-     CLIENT_FROM_MALFORMED},
-    {"10.1.2.3", NULL, 0, XFF("", "203.0.113.9"), "203.0.113.9",
-     CLIENT_FROM_FORWARDED},
-};
-
-static void check_resolve_case(const struct resolve_case *c, size_t i)
-{
-  struct client_addr peer = addr(c->peer), out;
-  struct req r;
-  enum client_source src;
-  char got[CLIENT_ADDR_TEXT_MAX];
-
-  req_init(&r, c->real_ip, c->real_ip_count, c->xff);
-  memset(&out, 0xaa, sizeof out);
-  src = client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h);
-  client_addr_format(&out, got, sizeof got);
-  CHECKF(strcmp(got, c->want) == 0 && src == c->source,
-         "case %zu (peer %s): got %s from %d, want %s from %d", i, c->peer, got,
-         (int)src, c->want, (int)c->source);
-  /* With no trusted network at all, always the peer. */
-  src = client_resolve(&out, &peer, trusted, 0, &r.h);
-  CHECKF(src == CLIENT_FROM_PEER && memcmp(&out, &peer, sizeof out) == 0,
-         "case %zu with no trusted networks", i);
-  req_free(&r);
-}
-
-
-/* Every malformed value, as X-Real-IP, as the only X-Forwarded-For, and
- * as its right-most entry: the peer. */
-static void check_resolve_malformed(void)
-{
-  struct client_addr peer = addr("10.1.2.3"), out;
-
-  for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++) {
-    char list[128];
-    struct req r;
-    enum client_source s1, s2, s3;
-
-    if (strchr(bad_addrs[i], ',') != NULL)
-      continue; /* a list: its entries may be fine */
-    req_init(&r, bad_addrs[i], 1, NULL);
-    s1 = client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h);
-    s1 = memcmp(&out, &peer, sizeof out) == 0 ? s1 : CLIENT_FROM_REAL_IP;
-    req_free(&r);
-    req_init(&r, NULL, 0, XFF(bad_addrs[i]));
-    s2 = client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h);
-    s2 = memcmp(&out, &peer, sizeof out) == 0 ? s2 : CLIENT_FROM_FORWARDED;
-    req_free(&r);
-    snprintf(list, sizeof list, "198.51.100.7, %s", bad_addrs[i]);
-    req_init(&r, NULL, 0, XFF(list));
-    s3 = client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h);
-    s3 = memcmp(&out, &peer, sizeof out) == 0 ? s3 : CLIENT_FROM_FORWARDED;
-    req_free(&r);
-    CHECKF(s1 == CLIENT_FROM_MALFORMED && s2 == CLIENT_FROM_MALFORMED &&
-               s3 == CLIENT_FROM_MALFORMED,
-           "\"%s\": sources %d %d %d", bad_addrs[i], (int)s1, (int)s2, (int)s3);
-  }
-}
-
-
-/* The last CLIENT_XFF_MAX headers are kept: a client that sends many cannot
- * push out the entries its proxies appended, nor make the request
- * malformed. */
-static void check_many_headers(void)
-{
-  const char *list[CLIENT_XFF_MAX + 3];
-  struct client_addr peer = addr("10.1.2.3"), out;
-  char got[CLIENT_ADDR_TEXT_MAX];
-  struct req r;
-
-  list[0] = "198.51.100.7";
-  for (size_t i = 1; i < CLIENT_XFF_MAX + 1; i++)
-    list[i] = "10.0.0.2";
-  list[CLIENT_XFF_MAX] = NULL;
-  req_init(&r, NULL, 0, list);
-  CHECK(r.h.xff_count == CLIENT_XFF_MAX);
-  CHECK(client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h) ==
-        CLIENT_FROM_FORWARDED);
-  client_addr_format(&out, got, sizeof got);
-  CHECK(strcmp(got, "198.51.100.7") == 0);
-  req_free(&r);
-
-  /* 17 headers: the client's own first one is dropped; the right-most
-   * untrusted entry, appended by a proxy, still decides. */
-  for (size_t i = 0; i < CLIENT_XFF_MAX + 1; i++)
-    list[i] = "203.0.113.9";
-  list[CLIENT_XFF_MAX] = "198.51.100.8, 10.0.0.2";
-  list[CLIENT_XFF_MAX + 1] = NULL;
-  req_init(&r, NULL, 0, list);
-  CHECK(r.h.xff_count == CLIENT_XFF_MAX);
-  CHECK(client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h) ==
-        CLIENT_FROM_FORWARDED);
-  client_addr_format(&out, got, sizeof got);
-  CHECK(strcmp(got, "198.51.100.8") == 0);
-  req_free(&r);
-
-  /* Garbage beyond the kept headers no longer makes the request malformed. */
-  list[0] = "not an address";
-  for (size_t i = 1; i < CLIENT_XFF_MAX + 1; i++)
-    list[i] = "10.0.0.2";
-  list[CLIENT_XFF_MAX + 1] = "198.51.100.9";
-  list[CLIENT_XFF_MAX + 2] = NULL;
-  req_init(&r, NULL, 0, list);
-  CHECK(client_resolve(&out, &peer, trusted, TRUSTED_N, &r.h) ==
-        CLIENT_FROM_FORWARDED);
-  client_addr_format(&out, got, sizeof got);
-  CHECK(strcmp(got, "198.51.100.9") == 0);
-  req_free(&r);
-}
-
-
 /* --client-ip-header values: RFC 7230 tokens of 1 to 64 characters. */
 static void check_header_names(void)
 {
@@ -1039,21 +760,113 @@ static void check_pick_case(const struct pick_case *c, size_t i)
 }
 
 
-/* Every old case without X-Real-IP gives the same answer under the
- * default, and still does with X-Real-IP headers (well-formed, twice, or
- * garbage) around its X-Forwarded-For ones. */
-static void check_pick_old_xff_cases(void)
-{
-  struct client_policy p = policy(NULL, 64);
-  static struct preq r;
-  char got[CLIENT_ADDR_TEXT_MAX];
+#define XFF(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-  for (size_t i = 0; i < sizeof resolve_cases / sizeof resolve_cases[0]; i++) {
-    const struct resolve_case *c = &resolve_cases[i];
+/* Requests under the default --client-ip-header, X-Forwarded-For: the
+ * peer, the header values in arrival order, and what client_pick gives. */
+struct xff_case {
+  const char *peer;
+  const char *const *xff; /* NULL: no X-Forwarded-For */
+  const char *want;
+  enum client_source source;
+};
+
+static const struct xff_case xff_cases[] = {
+    /* An untrusted peer: headers ignored, however they look; near misses of
+     * the trusted networks are untrusted. */
+    {"203.0.113.5", XFF("198.51.100.7"), "203.0.113.5", CLIENT_FROM_PEER},
+    {"203.0.113.5", XFF("junk", "junk"), "203.0.113.5", CLIENT_FROM_PEER},
+    {"2001:db8:2::1", XFF("198.51.100.7"), "2001:db8:2::1", CLIENT_FROM_PEER},
+    {"192.168.1.2", XFF("198.51.100.7"), "192.168.1.2", CLIENT_FROM_PEER},
+    {"::a00:1", XFF("198.51.100.7"), "::10.0.0.1", CLIENT_FROM_PEER},
+    /* Trusted, nothing forwarded: the peer. */
+    {"10.1.2.3", NULL, "10.1.2.3", CLIENT_FROM_PEER},
+    {"::ffff:10.1.2.3", NULL, "10.1.2.3", CLIENT_FROM_PEER},
+    /* X-Forwarded-For: the right-most entry outside the trusted networks. */
+    {"10.1.2.3", XFF("198.51.100.7"), "198.51.100.7", CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("198.51.100.7, 203.0.113.9"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("198.51.100.7, 203.0.113.9, 10.0.0.2"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("198.51.100.7,10.0.0.2,192.168.1.1"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("\t198.51.100.7\t,\t10.0.0.2 "), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("2001:db8::5, [2001:db8:1::7]"), "2001:db8::5",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("::ffff:10.0.0.9, 198.51.100.7"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("198.51.100.7, ::ffff:10.0.0.9"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("192.168.1.2, 192.168.1.1"), "192.168.1.2",
+     CLIENT_FROM_FORWARDED},
+    /* All trusted: the left-most. */
+    {"10.1.2.3", XFF("10.0.0.3, 10.0.0.2"), "10.0.0.3", CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("10.0.0.3"), "10.0.0.3", CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("fd00::1, 192.168.1.1, 2001:db8:1::1"), "fd00::1",
+     CLIENT_FROM_FORWARDED},
+    /* Entries left of the chosen one are never read, malformed or not. */
+    {"10.1.2.3", XFF("garbage, 198.51.100.7"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF(",, 1.2.3.4:80 ,198.51.100.7, 10.0.0.2"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    /* A malformed entry on the way: the peer. */
+    {"10.1.2.3", XFF("198.51.100.7, garbage"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("198.51.100.7, garbage, 10.0.0.2"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("garbage, 10.0.0.2"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF(""), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF(" "), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF(","), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("198.51.100.7,"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("198.51.100.7, "), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("198.51.100.7,,10.0.0.2"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("198.51.100.7 203.0.113.9"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("198.51.100.7;203.0.113.9"), "10.1.2.3",
+     CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("198.51.100.7:4711"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("[2001:db8::5]:443"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("client.example"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("for=198.51.100.7"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("\x80\xfe\xff"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("198.51.100.7\r"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3",
+     XFF("1111111111111111111111111111111111111111111111111111111111111111"),
+     "10.1.2.3", CLIENT_FROM_MALFORMED},
+    /* Several X-Forwarded-For headers are one list, in arrival order. */
+    {"10.1.2.3", XFF("198.51.100.7", "203.0.113.9"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("198.51.100.7, 10.0.0.5", "10.0.0.6"), "198.51.100.7",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("203.0.113.9", "10.0.0.6, 10.0.0.7"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("10.0.0.5", "10.0.0.6"), "10.0.0.5",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("bad", "203.0.113.9"), "203.0.113.9",
+     CLIENT_FROM_FORWARDED},
+    {"10.1.2.3", XFF("bad", "10.0.0.6"), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("203.0.113.9", ""), "10.1.2.3", CLIENT_FROM_MALFORMED},
+    {"10.1.2.3", XFF("", "203.0.113.9"), "203.0.113.9", CLIENT_FROM_FORWARDED},
+};
+
+/* Every xff case, alone and with X-Real-IP headers (well-formed, twice, or
+ * garbage) around its X-Forwarded-For ones, which change nothing; with no
+ * trusted network at all, always the peer. */
+static void check_pick_xff_cases(void)
+{
+  struct client_policy p = policy(NULL, 64), none;
+  static struct preq r;
+  char got[CLIENT_ADDR_TEXT_MAX], err[160];
+
+  REQUIRE(client_policy_init(&none, NULL, 0, NULL, 64, err, sizeof err) == 0);
+  for (size_t i = 0; i < sizeof xff_cases / sizeof xff_cases[0]; i++) {
+    const struct xff_case *c = &xff_cases[i];
+    struct client_addr peer = addr(c->peer), out;
     enum client_source src;
 
-    if (c->real_ip != NULL)
-      continue;
     for (int noise = 0; noise < 2; noise++) {
       memset(&r, 0, sizeof r);
       if (noise)
@@ -1065,10 +878,43 @@ static void check_pick_old_xff_cases(void)
       }
       src = pick(&p, c->peer, &r, got);
       CHECKF(strcmp(got, c->want) == 0 && src == c->source,
-             "old case %zu, noise %d: got %s from %d, want %s from %d", i,
+             "xff case %zu, noise %d: got %s from %d, want %s from %d", i,
              noise, got, (int)src, c->want, (int)c->source);
+      src = client_pick(&out, &peer, &none, &r.h);
+      CHECKF(src == CLIENT_FROM_PEER && memcmp(&out, &peer, sizeof out) == 0,
+             "xff case %zu, noise %d, with no trusted networks", i, noise);
       preq_free(&r);
     }
+  }
+}
+
+
+/* Every malformed value of bad_addrs that is not a list, as the only
+ * X-Forwarded-For and as its right-most entry: the peer. */
+static void check_pick_xff_malformed(void)
+{
+  struct client_policy p = policy(NULL, 64);
+  static struct preq r;
+  char got[CLIENT_ADDR_TEXT_MAX];
+
+  for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++) {
+    char list[128];
+
+    if (strchr(bad_addrs[i], ',') != NULL)
+      continue; /* a list: its entries may be fine */
+    memset(&r, 0, sizeof r);
+    preq_offer(&r, &p, "X-Forwarded-For", bad_addrs[i], strlen(bad_addrs[i]));
+    CHECKF(pick(&p, "10.1.2.3", &r, got) == CLIENT_FROM_MALFORMED &&
+               strcmp(got, "10.1.2.3") == 0,
+           "\"%s\" alone gave %s", bad_addrs[i], got);
+    preq_free(&r);
+    snprintf(list, sizeof list, "198.51.100.7, %s", bad_addrs[i]);
+    memset(&r, 0, sizeof r);
+    preq_offer(&r, &p, "X-Forwarded-For", list, strlen(list));
+    CHECKF(pick(&p, "10.1.2.3", &r, got) == CLIENT_FROM_MALFORMED &&
+               strcmp(got, "10.1.2.3") == 0,
+           "\"%s\" right-most gave %s", bad_addrs[i], got);
+    preq_free(&r);
   }
 }
 
@@ -1131,13 +977,25 @@ static void check_pick_single_malformed(void)
 }
 
 
-/* The last CLIENT_XFF_MAX X-Forwarded-For headers are kept, as before;
- * X-Real-IP headers in between change nothing. */
+/* The last CLIENT_XFF_MAX X-Forwarded-For headers are kept: a client that
+ * sends many cannot push out the entries its proxies appended, nor make the
+ * request malformed. X-Real-IP headers in between change nothing. */
 static void check_pick_many_headers(void)
 {
   struct client_policy p = policy(NULL, 64);
   static struct preq r;
   char got[CLIENT_ADDR_TEXT_MAX];
+
+  /* Exactly CLIENT_XFF_MAX headers: all kept, so the left-most entry, the
+   * only untrusted one, is reached. */
+  memset(&r, 0, sizeof r);
+  preq_offer(&r, &p, "X-Forwarded-For", "198.51.100.7", 12);
+  for (size_t i = 1; i < CLIENT_XFF_MAX; i++)
+    preq_offer(&r, &p, "X-Forwarded-For", "10.0.0.2", 8);
+  CHECK(r.h.kept == CLIENT_XFF_MAX && r.h.seen == CLIENT_XFF_MAX);
+  CHECK(pick(&p, "10.1.2.3", &r, got) == CLIENT_FROM_FORWARDED &&
+        strcmp(got, "198.51.100.7") == 0);
+  preq_free(&r);
 
   /* 17 headers: the client's own first one is dropped; the right-most
    * untrusted entry, appended by a proxy, still decides. */
@@ -1160,6 +1018,14 @@ static void check_pick_many_headers(void)
     preq_offer(&r, &p, "X-Forwarded-For", "10.0.0.2", 8);
   CHECK(pick(&p, "10.1.2.3", &r, got) == CLIENT_FROM_FORWARDED &&
         strcmp(got, "10.0.0.2") == 0);
+  preq_free(&r);
+  memset(&r, 0, sizeof r);
+  preq_offer(&r, &p, "X-Forwarded-For", "not an address", 14);
+  for (size_t i = 0; i < CLIENT_XFF_MAX; i++)
+    preq_offer(&r, &p, "X-Forwarded-For", "10.0.0.2", 8);
+  preq_offer(&r, &p, "X-Forwarded-For", "198.51.100.9", 12);
+  CHECK(pick(&p, "10.1.2.3", &r, got) == CLIENT_FROM_FORWARDED &&
+        strcmp(got, "198.51.100.9") == 0);
   preq_free(&r);
   memset(&r, 0, sizeof r);
   preq_offer(&r, &p, "X-Forwarded-For", "not an address", 14);
@@ -1308,15 +1174,12 @@ int main(void)
   check_sockaddr();
   check_net_parse();
   check_match();
-  for (size_t i = 0; i < sizeof resolve_cases / sizeof resolve_cases[0]; i++)
-    check_resolve_case(&resolve_cases[i], i);
-  check_resolve_malformed();
-  check_many_headers();
   check_header_names();
   check_policy();
   for (size_t i = 0; i < sizeof pick_cases / sizeof pick_cases[0]; i++)
     check_pick_case(&pick_cases[i], i);
-  check_pick_old_xff_cases();
+  check_pick_xff_cases();
+  check_pick_xff_malformed();
   check_pick_single_malformed();
   check_pick_many_headers();
   check_pick_null();
