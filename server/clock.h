@@ -16,6 +16,22 @@ static inline uint64_t clock_now_us(void)
   return (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
 }
 
+/* The CLOCK_MONOTONIC time us microseconds from now, as a deadline for
+ * pthread_cond_timedwait on a condition variable set to that clock. */
+static inline struct timespec clock_deadline_us(uint64_t us)
+{
+  struct timespec t;
+
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  t.tv_sec += (time_t)(us / 1000000);
+  t.tv_nsec += (long)(us % 1000000) * 1000L;
+  if (t.tv_nsec >= 1000000000L) {
+    t.tv_sec++;
+    t.tv_nsec -= 1000000000L;
+  }
+  return t;
+}
+
 /* Microseconds since t0, a value of clock_now_us(). */
 static inline uint64_t clock_since_us(uint64_t t0)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 
@@ -68,25 +69,10 @@ static bool flusher_round(void)
   return done == n;
 }
 
-/* The deadline ms milliseconds from now on CLOCK_MONOTONIC. */
-static struct timespec flusher_after(unsigned ms)
-{
-  struct timespec t;
-
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  t.tv_sec += ms / 1000;
-  t.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (t.tv_nsec >= 1000000000L) {
-    t.tv_sec++;
-    t.tv_nsec -= 1000000000L;
-  }
-  return t;
-}
-
 static void *flusher_main(void *arg)
 {
   unsigned backoff_ms = 0;
-  struct timespec next = flusher_after(fl.interval_ms);
+  struct timespec next = clock_deadline_us(fl.interval_ms * 1000ULL);
 
   (void)arg;
   pthread_mutex_lock(&fl.lock);
@@ -96,12 +82,12 @@ static void *flusher_main(void *arg)
     pthread_mutex_unlock(&fl.lock);
     if (flusher_round()) {
       backoff_ms = 0;
-      next = flusher_after(fl.interval_ms);
+      next = clock_deadline_us(fl.interval_ms * 1000ULL);
     } else {
       backoff_ms = backoff_ms == 0 ? FLUSHER_BACKOFF_MIN_MS : backoff_ms * 2;
       if (backoff_ms > fl.retry_max_ms)
         backoff_ms = fl.retry_max_ms;
-      next = flusher_after(backoff_ms);
+      next = clock_deadline_us(backoff_ms * 1000ULL);
     }
     pthread_mutex_lock(&fl.lock);
   }

@@ -193,22 +193,6 @@ static void *pool_thread_main(void *arg)
   return NULL;
 }
 
-/* The deadline us microseconds from now on CLOCK_MONOTONIC, for a timed
- * wait. */
-static struct timespec pool_after_us(uint64_t us)
-{
-  struct timespec t;
-
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  t.tv_sec += (time_t)(us / 1000000);
-  t.tv_nsec += (long)(us % 1000000) * 1000L;
-  if (t.tv_nsec >= 1000000000L) {
-    t.tv_sec++;
-    t.tv_nsec -= 1000000000L;
-  }
-  return t;
-}
-
 /* Answers POOL_TIMEOUT to every item that waited queue_timeout_ms, at the
  * moment it does: items expire in submit order, so only the head is ever
  * due, and the thread sleeps until the head's deadline. */
@@ -235,7 +219,7 @@ static void *pool_expiry_main(void *arg)
       pthread_mutex_lock(&pool.lock);
       continue;
     }
-    until = pool_after_us(sleep_us);
+    until = clock_deadline_us(sleep_us);
     pthread_cond_timedwait(&pool.expiry, &pool.lock, &until);
   }
   pthread_mutex_unlock(&pool.lock);
@@ -254,6 +238,16 @@ static int pool_cond_init(pthread_cond_t *c, bool monotonic)
     rc = pthread_cond_init(c, &attr);
   pthread_condattr_destroy(&attr);
   return rc == 0 ? 0 : -1;
+}
+
+static void pool_free_buffers(void)
+{
+  free(pool.ring);
+  free(pool.expired);
+  free(pool.left);
+  free(pool.threads);
+  pool.ring = pool.expired = pool.left = NULL;
+  pool.threads = NULL;
 }
 
 int pool_start(const struct pool_settings *s, char *err, size_t err_size)
@@ -311,12 +305,7 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
   pool.started = true;
   return 0;
 fail:
-  free(pool.ring);
-  free(pool.expired);
-  free(pool.left);
-  free(pool.threads);
-  pool.ring = pool.expired = pool.left = NULL;
-  pool.threads = NULL;
+  pool_free_buffers();
   return -1;
 }
 
@@ -358,12 +347,7 @@ void pool_stop(void)
     pthread_join(pool.threads[i], NULL);
   pthread_cond_destroy(&pool.work);
   pthread_cond_destroy(&pool.expiry);
-  free(pool.ring);
-  free(pool.expired);
-  free(pool.left);
-  free(pool.threads);
-  pool.ring = pool.expired = pool.left = NULL;
-  pool.threads = NULL;
+  pool_free_buffers();
   pool.started = false;
 }
 
