@@ -76,6 +76,8 @@ static const struct cfg_setting cfg_settings[] = {
      "N", "addresses tracked at most (32 bytes each)"},
     {"usage-interval", CFG_UINT, CFG_AT(usage_interval), "10", 0, 3600,
      "SECONDS", "how often token use is written; 0: never"},
+    {"usage-db-group", CFG_STR, CFG_AT(usage_db_group), NULL, 0, 0, "NAME",
+     "option-file group for writing use; default: --db-group"},
     {"usage-max", CFG_UINT, CFG_AT(usage_max), "100000", 1, 4194304, "N",
      "distinct tokens whose use waits to be written"},
     {"trusted-proxy", CFG_NETS, CFG_AT(trusted), NULL, 0, CFG_TRUSTED_MAX,

@@ -48,6 +48,7 @@ struct cfg {
   unsigned ipv6_prefix;         /* IPv6 clients are limited per this prefix */
   unsigned usage_interval;     /* seconds between usage flushes; 0: off */
   unsigned usage_max;          /* distinct hashes pending at most */
+  const char *usage_db_group;  /* NULL: db_group */
 
   /* Resolved from listen by cfg_parse. */
   struct sockaddr_storage addr;

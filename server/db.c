@@ -39,6 +39,7 @@ struct db_thread {
   uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
   char last_err[192];
   unsigned last_errno; /* of the statement that failed last; 0 otherwise */
+  const char *group;   /* option-file group; db_cfg.group unless set */
 };
 
 static struct db_settings db_cfg;
@@ -92,6 +93,7 @@ static struct db_thread *db_thread_get(char *err, size_t err_size)
     snprintf(err, err_size, "out of memory for a thread connection");
     return NULL;
   }
+  t->group = db_cfg.group;
   if (pthread_setspecific(db_key, t) != 0) {
     free(t);
     mysql_thread_end();
@@ -120,7 +122,7 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
   }
   if ((db_cfg.defaults_file != NULL &&
        mysql_optionsv(m, MYSQL_READ_DEFAULT_FILE, db_cfg.defaults_file)) ||
-      mysql_optionsv(m, MYSQL_READ_DEFAULT_GROUP, db_cfg.group) ||
+      mysql_optionsv(m, MYSQL_READ_DEFAULT_GROUP, t->group) ||
       mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout) ||
       mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &read_timeout) ||
       mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout) ||
@@ -444,6 +446,18 @@ enum db_result db_ping(char *err, size_t err_size)
   const struct db_args a = {.op = DB_OP_PING};
 
   return db_call(&a, err, err_size);
+}
+
+int db_thread_group(const char *group, char *err, size_t err_size)
+{
+  struct db_thread *t = db_thread_get(err, err_size);
+
+  if (t == NULL)
+    return -1;
+  if (t->mysql != NULL)
+    db_close(t);
+  t->group = group;
+  return 0;
 }
 
 void db_thread_close(void)

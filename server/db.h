@@ -62,6 +62,11 @@ enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
 /* Checks that the database answers (COM_PING on the thread connection). */
 enum db_result db_ping(char *err, size_t err_size);
 
+/* Makes the calling thread's connection read option-file group group
+ * (after [client]) instead of the --db-group one, closing it if open;
+ * group must live until db_shutdown. 0 on success. */
+int db_thread_group(const char *group, char *err, size_t err_size);
+
 /* Closes the calling thread's connection, if it has one. */
 void db_thread_close(void);
 

@@ -19,6 +19,7 @@
 
 static struct {
   struct usage_set *set;
+  const char *group; /* NULL: the default one */
   unsigned interval_ms;
   unsigned retry_max_ms;
   pthread_t thread;
@@ -75,6 +76,11 @@ static void *flusher_main(void *arg)
   struct timespec next = clock_deadline_us(fl.interval_ms * 1000ULL);
 
   (void)arg;
+  if (fl.group != NULL) {
+    char err[256];
+    if (db_thread_group(fl.group, err, sizeof err) != 0)
+      log_msg(LOG_WARN, "recording token use: %s", err);
+  }
   pthread_mutex_lock(&fl.lock);
   while (!fl.stopping) {
     if (pthread_cond_timedwait(&fl.wake, &fl.lock, &next) == 0)
@@ -98,12 +104,14 @@ static void *flusher_main(void *arg)
 }
 
 int flusher_start(struct usage_set *set, unsigned interval_s,
-                  unsigned retry_max_ms, char *err, size_t err_size)
+                  unsigned retry_max_ms, const char *group, char *err,
+                  size_t err_size)
 {
   pthread_condattr_t attr;
   int rc;
 
   fl.set = set;
+  fl.group = group;
   fl.interval_ms = interval_s * 1000U;
   fl.retry_max_ms = retry_max_ms < fl.interval_ms ? retry_max_ms
                                                   : fl.interval_ms;

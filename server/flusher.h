@@ -20,10 +20,14 @@ struct flusher_stats {
 };
 
 /* Starts the thread, flushing set every interval_s seconds; at most
- * retry_max_ms between attempts after a failure. set must live until
- * flusher_stop returns. 0 on success, else the reason is in err. */
+ * retry_max_ms between attempts after a failure. Its connection reads
+ * option-file group group (NULL: the verification connections' group), so
+ * that use can be written to a primary while verification reads a replica.
+ * set and group must live until flusher_stop returns. 0 on success, else
+ * the reason is in err. */
 int flusher_start(struct usage_set *set, unsigned interval_s,
-                  unsigned retry_max_ms, char *err, size_t err_size);
+                  unsigned retry_max_ms, const char *group, char *err,
+                  size_t err_size);
 
 /* Wakes the thread, which flushes once more and exits, and joins it.
  * Returns how many hashes that last flush could not write. Does nothing
