@@ -16,7 +16,6 @@
 #include <mysql.h>
 
 #include "clock.h"
-#include "log.h"
 
 #define DB_VERIFY_CALL "verify_tenant_token(?)"
 #define DB_NOTE_QUERY "CALL note_tenant_token_use(?)"
@@ -46,6 +45,10 @@ static struct db_settings db_cfg;
 static pthread_key_t db_key;
 static atomic_uint db_open;
 static atomic_bool db_setup_warned;
+/* The first DB_SESSION_SETUP failure, for db_take_warning (under
+ * db_warning_lock). */
+static pthread_mutex_t db_warning_lock = PTHREAD_MUTEX_INITIALIZER;
+static char db_warning[256];
 static atomic_uint_fast64_t db_retried;
 
 static void db_close(struct db_thread *t)
@@ -143,11 +146,14 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
     return -1;
   }
   if (mysql_real_query(m, DB_SESSION_SETUP, sizeof DB_SESSION_SETUP - 1) != 0 &&
-      !atomic_exchange(&db_setup_warned, true))
-    log_msg(LOG_WARN,
-            "%s failed: %s (%u); a slow verification may log its token in "
-            "the slow query log",
-            DB_SESSION_SETUP, mysql_error(m), mysql_errno(m));
+      !atomic_exchange(&db_setup_warned, true)) {
+    pthread_mutex_lock(&db_warning_lock);
+    snprintf(db_warning, sizeof db_warning,
+             "%s failed: %s (%u); a slow verification may log its token in "
+             "the slow query log",
+             DB_SESSION_SETUP, mysql_error(m), mysql_errno(m));
+    pthread_mutex_unlock(&db_warning_lock);
+  }
   t->mysql = m;
   atomic_fetch_add(&db_open, 1);
   return 0;
@@ -218,22 +224,27 @@ static enum db_result db_execute_batch(struct db_thread *t,
   char buf[DB_BATCH_MAX][TOKEN_UUID_LEN + 8];
   my_bool is_null[DB_BATCH_MAX], truncated[DB_BATCH_MAX];
   char query[sizeof "SELECT " + DB_BATCH_MAX * sizeof "," DB_VERIFY_CALL];
-  size_t len = 0;
+  size_t len = 0, size = 1;
   MYSQL_STMT *stmt;
   int rc;
 
+  /* Statements come in sizes 1, 2, 4 ... DB_BATCH_MAX, so a connection
+   * holds 7 of them at most (max_prepared_stmt_count is server-wide); the
+   * columns past n repeat the last token and are not read. */
+  while (size < n)
+    size *= 2;
   len += (size_t)snprintf(query, sizeof query, "SELECT " DB_VERIFY_CALL);
-  for (size_t i = 1; i < n; i++)
+  for (size_t i = 1; i < size; i++)
     len += (size_t)snprintf(query + len, sizeof query - len,
                             "," DB_VERIFY_CALL);
-  if (db_prepare(t, &t->batch[n], query, len, err, err_size) != DB_OK)
+  if (db_prepare(t, &t->batch[size], query, len, err, err_size) != DB_OK)
     return DB_ERROR;
-  stmt = t->batch[n];
-  memset(param, 0, n * sizeof param[0]);
-  memset(result, 0, n * sizeof result[0]);
-  for (size_t i = 0; i < n; i++) {
+  stmt = t->batch[size];
+  memset(param, 0, size * sizeof param[0]);
+  memset(result, 0, size * sizeof result[0]);
+  for (size_t i = 0; i < size; i++) {
     param[i].buffer_type = MYSQL_TYPE_STRING;
-    param[i].buffer = (void *)tokens[i];
+    param[i].buffer = (void *)tokens[i < n ? i : n - 1];
     param[i].buffer_length = TOKEN_LEN;
     param[i].length = &param_len;
     result[i].buffer_type = MYSQL_TYPE_STRING;
@@ -473,6 +484,31 @@ void db_thread_close(void)
 unsigned db_connections_open(void)
 {
   return atomic_load(&db_open);
+}
+
+uint64_t db_backoff_left_us(void)
+{
+  struct db_thread *t = pthread_getspecific(db_key);
+  uint64_t now;
+
+  if (t == NULL || t->mysql != NULL || t->backoff_ms == 0)
+    return 0;
+  now = clock_now_us();
+  return now < t->retry_at_us ? t->retry_at_us - now : 0;
+}
+
+bool db_take_warning(char *out, size_t out_size)
+{
+  bool have;
+
+  pthread_mutex_lock(&db_warning_lock);
+  have = db_warning[0] != '\0';
+  if (have) {
+    snprintf(out, out_size, "%s", db_warning);
+    db_warning[0] = '\0';
+  }
+  pthread_mutex_unlock(&db_warning_lock);
+  return have;
 }
 
 uint64_t db_retries(void)

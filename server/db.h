@@ -73,6 +73,15 @@ void db_thread_close(void);
 /* Thread connections open right now. */
 unsigned db_connections_open(void);
 
+/* Microseconds before the calling thread's connection may try to connect
+ * again; 0 when it is connected or may try now. */
+uint64_t db_backoff_left_us(void);
+
+/* A warning about a connection's session set-up (the slow query log could
+ * not be turned off), once: true and the text in out the first time it is
+ * asked after it happened. db.c does not log; its caller does. */
+bool db_take_warning(char *out, size_t out_size);
+
 /* Calls retried once after a lock error or a dead connection. */
 uint64_t db_retries(void);
 

@@ -57,6 +57,8 @@
 /* After the pool has answered every parked request on shutdown, the time
  * left for MHD to send those answers before it stops. */
 #define HTTP_STOP_FLUSH_US 1000000
+/* /readyz answers from the last database call when it is this recent. */
+#define HTTP_READY_FRESH_US 1000000
 
 enum http_phase {
   HTTP_NEW,    /* not yet looked at */
@@ -337,19 +339,27 @@ static void http_item_done(struct pool_item *item)
   MHD_resume_connection(req->conn);
 }
 
-/* Parks the request: suspends its connection and queues item. When the
- * queue refuses it, the request is resumed at once with verdict v. */
+/* Parks the request: suspends its connection and queues its item. When
+ * the queue refuses it, the request is resumed at once: POOL_TIMEOUT
+ * (overloaded) for a full queue, POOL_STOPPING while shutting down. */
 static enum MHD_Result http_park(struct MHD_Connection *conn,
-                                 struct http_request *req,
-                                 enum pool_verdict refused)
+                                 struct http_request *req)
 {
   req->conn = conn;
   req->item.done = http_item_done;
   atomic_store_explicit(&req->phase, HTTP_PARKED, memory_order_relaxed);
   MHD_suspend_connection(conn);
-  if (!pool_submit(&req->item)) {
-    req->item.verdict = refused;
+  switch (pool_submit(&req->item)) {
+  case POOL_QUEUED:
+    break;
+  case POOL_FULL:
+    req->item.verdict = POOL_TIMEOUT;
     http_item_done(&req->item);
+    break;
+  case POOL_CLOSED:
+    req->item.verdict = POOL_STOPPING;
+    http_item_done(&req->item);
+    break;
   }
   return MHD_YES;
 }
@@ -415,7 +425,7 @@ static enum MHD_Result http_protected(struct MHD_Connection *conn,
     return http_authenticated(conn, req, outcome);
   req->item.kind = POOL_VERIFY;
   memcpy(req->item.token, token, TOKEN_LEN);
-  return http_park(conn, req, POOL_TIMEOUT);
+  return http_park(conn, req);
 }
 
 static enum MHD_Result http_auth_test(struct MHD_Connection *conn,
@@ -443,12 +453,19 @@ static enum MHD_Result http_healthz(struct MHD_Connection *conn,
                     NULL, 0);
 }
 
-/* Asks the pool to ping the database; answered in http_resumed. */
+/* Ready when the database answered its last call. A call less than
+ * HTTP_READY_FRESH_US old answers at once (under load every batch is one),
+ * so probes cost the database at most a ping per that time each when idle;
+ * otherwise the pool pings, answered in http_resumed. */
 static enum MHD_Result http_readyz(struct MHD_Connection *conn,
                                    struct http_request *req)
 {
+  if (pool_db_age_us() < HTTP_READY_FRESH_US) {
+    req->item.verdict = pool_db_up() == 1 ? POOL_VALID : POOL_DB_ERROR;
+    return http_resumed(conn, req);
+  }
   req->item.kind = POOL_PING;
-  return http_park(conn, req, POOL_DB_ERROR);
+  return http_park(conn, req);
 }
 
 static enum MHD_Result http_metrics(struct MHD_Connection *conn,
@@ -704,13 +721,16 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
   atomic_fetch_sub(&http_in_flight, 1);
   if (req->answered)
     atomic_fetch_sub(&http_answering, 1);
+  /* The token of a protected request was copied here: no copy outlives
+   * the request. */
+  explicit_bzero(req->item.token, sizeof req->item.token);
   free(req);
 }
 
 __attribute__((format(printf, 2, 0))) static void
 http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-  char msg[512];
+  char msg[512], safe[512 * 4 + 1];
   size_t n;
 
   (void)cls;
@@ -720,7 +740,10 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
   n = strlen(msg);
   while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
     msg[--n] = '\0';
-  log_msg(LOG_WARN, "libmicrohttpd: %s", msg);
+  /* MHD's messages may quote a request's path: escaped and cut like every
+   * other field, so no token and no forged line gets through. */
+  log_escape(safe, sizeof safe, msg, n);
+  log_msg(LOG_WARN, "libmicrohttpd: %s", safe);
 }
 
 int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,

@@ -41,6 +41,7 @@ static struct {
   pthread_mutex_t lock;
   pthread_cond_t work;    /* an item was queued, or stopping */
   pthread_cond_t expiry;  /* stopping (the expiry thread sleeps on it) */
+  pthread_cond_t rest;    /* stopping (threads in reconnect backoff wait) */
   struct pool_item **ring;
   size_t head, len;       /* under lock */
   unsigned busy;          /* under lock: threads inside a run */
@@ -51,6 +52,7 @@ static struct {
   struct pool_item **expired; /* the expiry thread's scratch, queue_max */
   struct pool_item **left;    /* pool_stop's scratch, queue_max */
   atomic_int db_up;
+  atomic_uint_fast64_t db_seen_us; /* clock_now_us() of the last answer */
   atomic_uint_fast64_t shed, timed_out, batches_ok, batches_failed;
   struct metrics_hist wait_hist, size_hist, call_hist;
 } pool = {
@@ -67,9 +69,13 @@ static void pool_note_db(enum db_result r, const char *err)
 {
   int up = r == DB_OK;
   int was;
+  char warning[256];
 
   if (r == DB_BACKOFF)
     return;
+  atomic_store(&pool.db_seen_us, clock_now_us());
+  if (db_take_warning(warning, sizeof warning))
+    log_msg(LOG_WARN, "%s", warning);
   was = atomic_exchange(&pool.db_up, up);
   if (was == up)
     return;
@@ -163,8 +169,17 @@ static void *pool_thread_main(void *arg)
   pthread_mutex_lock(&pool.lock);
   for (;;) {
     size_t n = 0;
-    uint64_t now;
+    uint64_t now, rest_us = db_backoff_left_us();
 
+    /* A connection waiting to reconnect takes nothing: it would answer
+     * 503 at once to whatever it took, while the others may be healthy.
+     * It rests on its own condition variable, so that no wake-up meant
+     * for a thread that can work is spent on it. */
+    if (rest_us > 0 && !pool.stopping) {
+      struct timespec until = clock_deadline_us(rest_us);
+      pthread_cond_timedwait(&pool.rest, &pool.lock, &until);
+      continue;
+    }
     while (!pool.stopping && pool.len == 0)
       pthread_cond_wait(&pool.work, &pool.lock);
     if (pool.len == 0)
@@ -275,8 +290,18 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
              s->queue_max);
     goto fail;
   }
-  if (pool_cond_init(&pool.work, false) != 0 ||
-      pool_cond_init(&pool.expiry, true) != 0) {
+  if (pool_cond_init(&pool.work, false) != 0) {
+    snprintf(err, err_size, "pool: cannot make condition variables");
+    goto fail;
+  }
+  if (pool_cond_init(&pool.expiry, true) != 0) {
+    pthread_cond_destroy(&pool.work);
+    snprintf(err, err_size, "pool: cannot make condition variables");
+    goto fail;
+  }
+  if (pool_cond_init(&pool.rest, true) != 0) {
+    pthread_cond_destroy(&pool.work);
+    pthread_cond_destroy(&pool.expiry);
     snprintf(err, err_size, "pool: cannot make condition variables");
     goto fail;
   }
@@ -297,9 +322,13 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
     pthread_mutex_lock(&pool.lock);
     pool.stopping = true;
     pthread_cond_broadcast(&pool.work);
+    pthread_cond_broadcast(&pool.rest);
     pthread_mutex_unlock(&pool.lock);
     for (unsigned i = 0; i < started; i++)
       pthread_join(pool.threads[i], NULL);
+    pthread_cond_destroy(&pool.work);
+    pthread_cond_destroy(&pool.expiry);
+    pthread_cond_destroy(&pool.rest);
     goto fail;
   }
   pool.started = true;
@@ -309,22 +338,24 @@ fail:
   return -1;
 }
 
-bool pool_submit(struct pool_item *item)
+enum pool_submit_result pool_submit(struct pool_item *item)
 {
   pthread_mutex_lock(&pool.lock);
-  if (pool.stopping || pool.len == pool.cfg.queue_max) {
-    bool full = !pool.stopping;
+  if (pool.stopping) {
     pthread_mutex_unlock(&pool.lock);
-    if (full)
-      atomic_fetch_add(&pool.shed, 1);
-    return false;
+    return POOL_CLOSED;
+  }
+  if (pool.len == pool.cfg.queue_max) {
+    pthread_mutex_unlock(&pool.lock);
+    atomic_fetch_add(&pool.shed, 1);
+    return POOL_FULL;
   }
   item->queued_us = clock_now_us();
   pool.ring[(pool.head + pool.len) % pool.cfg.queue_max] = item;
   pool.len++;
   pthread_cond_signal(&pool.work);
   pthread_mutex_unlock(&pool.lock);
-  return true;
+  return POOL_QUEUED;
 }
 
 void pool_stop(void)
@@ -339,6 +370,7 @@ void pool_stop(void)
     pool.left[n++] = pool_pop();
   pthread_cond_broadcast(&pool.work);
   pthread_cond_broadcast(&pool.expiry);
+  pthread_cond_broadcast(&pool.rest);
   pthread_mutex_unlock(&pool.lock);
   for (size_t i = 0; i < n; i++)
     pool_finish(pool.left[i], POOL_STOPPING);
@@ -347,6 +379,7 @@ void pool_stop(void)
     pthread_join(pool.threads[i], NULL);
   pthread_cond_destroy(&pool.work);
   pthread_cond_destroy(&pool.expiry);
+  pthread_cond_destroy(&pool.rest);
   pool_free_buffers();
   pool.started = false;
 }
@@ -354,6 +387,13 @@ void pool_stop(void)
 int pool_db_up(void)
 {
   return atomic_load(&pool.db_up);
+}
+
+uint64_t pool_db_age_us(void)
+{
+  uint64_t seen = atomic_load(&pool.db_seen_us);
+
+  return seen == 0 ? UINT64_MAX : clock_since_us(seen);
 }
 
 void pool_get_stats(struct pool_stats *out)

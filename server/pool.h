@@ -57,10 +57,15 @@ struct pool_settings {
  * then starts the pool threads and the expiry thread. 0 on success. */
 int pool_start(const struct pool_settings *s, char *err, size_t err_size);
 
-/* Queues item; true when queued (done will follow). False when the queue
- * is full or the pool is stopping: the item was not queued, done will not
- * be called, and the shed counter counts it (when full). */
-bool pool_submit(struct pool_item *item);
+enum pool_submit_result {
+  POOL_QUEUED, /* done will follow */
+  POOL_FULL,   /* queue_max items wait: not queued, counted as shed */
+  POOL_CLOSED  /* the pool is stopping: not queued */
+};
+
+/* Queues item. Unless POOL_QUEUED, the item was not queued and done will
+ * not be called. */
+enum pool_submit_result pool_submit(struct pool_item *item);
 
 /* Stops taking items, answers every queued one POOL_STOPPING, waits for
  * the batches running, joins the threads. Idempotent. */
@@ -68,6 +73,10 @@ void pool_stop(void);
 
 /* 1 when the last database call answered, 0 when it failed, -1 before any. */
 int pool_db_up(void);
+
+/* Microseconds since the last database call answered or failed;
+ * UINT64_MAX before any. */
+uint64_t pool_db_age_us(void);
 
 struct pool_stats {
   unsigned queued;    /* waiting now */
