@@ -14,8 +14,10 @@
 #include "token.h"
 
 /* CFG_NETS is repeatable: each use appends a network, up to max of them.
+ * CFG_STRS likewise appends a string; the first value given replaces the
+ * default.
  * CFG_HEADER is a string that must be an HTTP header name (client.h). */
-enum cfg_type { CFG_STR, CFG_UINT, CFG_FLAG, CFG_NETS, CFG_HEADER };
+enum cfg_type { CFG_STR, CFG_UINT, CFG_FLAG, CFG_NETS, CFG_HEADER, CFG_STRS };
 
 struct cfg_setting {
   const char *name;
@@ -42,8 +44,9 @@ static const struct cfg_setting cfg_settings[] = {
      "requests waiting for a database connection; more get 503"},
     {"queue-timeout", CFG_UINT, CFG_AT(queue_timeout), "0", 0, 60000, "MS",
      "longest wait in the queue; 0: --db-read-timeout"},
-    {"db-group", CFG_STR, CFG_AT(db_group), "tenant-authd", 0, 0, "NAME",
-     "option-file group read after [client]"},
+    {"db-group", CFG_STRS, CFG_AT(db_groups), "tenant-authd", 0,
+     CFG_GROUPS_MAX, "NAME",
+     "option-file group read after [client]: one database endpoint"},
     {"defaults-file", CFG_STR, CFG_AT(defaults_file), NULL, 0, 0, "PATH",
      "read only this option file"},
     {"access-log", CFG_FLAG, CFG_AT(access_log), NULL, 0, 0, NULL,
@@ -121,6 +124,26 @@ static int cfg_set(struct cfg *cfg, const struct cfg_setting *s,
     }
     *(const char **)field = value;
     return 0;
+  case CFG_STRS: {
+    struct cfg_strs *strs = (struct cfg_strs *)field;
+
+    if (value[0] == '\0') {
+      snprintf(err, err_size, "--%s: expected a value, got an empty one",
+               s->name);
+      return -1;
+    }
+    if (strs->defaulted) {
+      strs->count = 0;
+      strs->defaulted = false;
+    }
+    if (strs->count >= s->max) {
+      snprintf(err, err_size, "--%s: given more than %lu times", s->name,
+               s->max);
+      return -1;
+    }
+    strs->v[strs->count++] = value;
+    return 0;
+  }
   case CFG_NETS: {
     struct cfg_nets *nets = (struct cfg_nets *)field;
     char why[160];
@@ -226,6 +249,8 @@ enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
     const struct cfg_setting *s = &cfg_settings[i];
     if (s->def != NULL && cfg_set(cfg, s, s->def, err, err_size) != 0)
       return CFG_ERROR;
+    if (s->type == CFG_STRS)
+      ((struct cfg_strs *)((char *)cfg + s->offset))->defaulted = true;
   }
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i], *name, *eq, *value = NULL;
@@ -268,6 +293,16 @@ enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = cores > 0 && cores <= 1024 ? (unsigned)cores : 1;
   }
+  cfg->db_group = cfg->db_groups.v[0];
+  for (unsigned i = 0; i < cfg->db_groups.count; i++) {
+    for (unsigned j = 0; j < i; j++) {
+      if (strcmp(cfg->db_groups.v[i], cfg->db_groups.v[j]) == 0) {
+        snprintf(err, err_size, "--db-group: \"%.64s\" given twice",
+                 cfg->db_groups.v[i]);
+        return CFG_ERROR;
+      }
+    }
+  }
   if (cfg->queue_timeout == 0)
     cfg->queue_timeout = cfg->db_read_timeout * 1000U;
   if (cfg_parse_listen(cfg, err, err_size) != 0)
@@ -292,6 +327,9 @@ void cfg_usage(FILE *out)
     if (s->type == CFG_UINT)
       fprintf(out, "  %-29s default %s, from %lu to %lu\n", "", s->def, s->min,
               s->max);
+    else if (s->type == CFG_STRS)
+      fprintf(out, "  %-29s default %s; repeatable, at most %lu times\n", "",
+              s->def, s->max);
     else if (s->type == CFG_NETS)
       fprintf(out, "  %-29s default none; repeatable, at most %lu times\n", "",
               s->max);

@@ -13,6 +13,14 @@
 #include "client.h"
 
 #define CFG_TRUSTED_MAX 64 /* --trusted-proxy given at most this often */
+#define CFG_GROUPS_MAX 16  /* --db-group given at most this often */
+
+/* A repeatable string setting's values, in the order given. */
+struct cfg_strs {
+  const char *v[CFG_GROUPS_MAX];
+  unsigned count;
+  bool defaulted; /* still the default: the first value given replaces it */
+};
 
 /* A repeatable setting's values: networks in the order given. */
 struct cfg_nets {
@@ -27,7 +35,8 @@ struct cfg {
   unsigned batch_max;        /* tokens per verify statement, at most */
   unsigned queue_max;        /* requests queued for the pool, at most */
   unsigned queue_timeout;    /* ms in the queue; 0 until resolved */
-  const char *db_group;      /* option-file group read after [client] */
+  struct cfg_strs db_groups; /* --db-group: one endpoint each */
+  const char *db_group;      /* the first of them */
   const char *defaults_file; /* NULL: Connector/C's default option files */
   bool access_log;
   unsigned idle_timeout;       /* seconds allowed per request (conns.h) */

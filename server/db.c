@@ -468,6 +468,8 @@ int db_thread_group(const char *group, char *err, size_t err_size)
   if (t->mysql != NULL)
     db_close(t);
   t->group = group;
+  t->backoff_ms = 0; /* a new server: no reason to wait for it yet */
+  t->retry_at_us = 0;
   return 0;
 }
 

@@ -63,8 +63,9 @@ enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
 enum db_result db_ping(char *err, size_t err_size);
 
 /* Makes the calling thread's connection read option-file group group
- * (after [client]) instead of the --db-group one, closing it if open;
- * group must live until db_shutdown. 0 on success. */
+ * (after [client]) instead of the --db-group one, closing it if open and
+ * forgetting its backoff; group must live until db_shutdown. 0 on
+ * success. */
 int db_thread_group(const char *group, char *err, size_t err_size);
 
 /* Closes the calling thread's connection, if it has one. */

@@ -88,6 +88,9 @@ int main(int argc, char **argv)
       .batch_max = cfg.batch_max,
       .queue_max = cfg.queue_max,
       .queue_timeout_ms = cfg.queue_timeout,
+      .groups = cfg.db_groups.v,
+      .endpoints = cfg.db_groups.count,
+      .retry_max_ms = cfg.db_retry_max,
   };
   if (pool_start(&ps, err, sizeof err) != 0) {
     log_msg(LOG_ERROR, "cannot start: %s", err);

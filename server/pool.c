@@ -3,7 +3,11 @@
  * order, guarded by pool.lock; "taking" moves items from its head to a pool
  * thread's own array; a "run" is what one pool thread took at once: one
  * ping, or up to batch_max verifications, sorted by token so that equal
- * tokens sit together and are sent once. */
+ * tokens sit together and are sent once. An "endpoint" is one --db-group
+ * (a server); each pool thread has a "home" endpoint (threads spread over
+ * them in turn) and a current one. An endpoint whose call failed is "down"
+ * until its backoff ends: threads move off it, and come home again once it
+ * has ended (the next call there is the probe). */
 #include "pool.h"
 
 #include <pthread.h>
@@ -35,6 +39,16 @@ static const char *const pool_call_le[] = {
     "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5"};
 
 #define POOL_HIST(b, l) {.n = sizeof b / sizeof b[0], .bound = b, .le = l}
+#define POOL_EP_BACKOFF_MIN_MS 50
+
+struct pool_endpoint {
+  const char *group;
+  atomic_uint_fast64_t down_until_us; /* 0: up */
+  atomic_uint backoff_ms;
+  atomic_int up; /* -1 unknown, 0 down, 1 answering */
+  atomic_uint connections; /* pool threads using it now */
+  atomic_uint_fast64_t batches_ok, batches_failed;
+};
 
 static struct {
   struct pool_settings cfg;
@@ -51,38 +65,102 @@ static struct {
   pthread_t expiry_thread;
   struct pool_item **expired; /* the expiry thread's scratch, queue_max */
   struct pool_item **left;    /* pool_stop's scratch, queue_max */
-  atomic_int db_up;
+  struct pool_endpoint *ep; /* cfg.endpoints of them */
   atomic_uint_fast64_t db_seen_us; /* clock_now_us() of the last answer */
+  atomic_uint next_home; /* the next thread's home endpoint */
   atomic_uint_fast64_t shed, timed_out, batches_ok, batches_failed;
+  atomic_uint_fast64_t failovers; /* statements retried on another endpoint */
   struct metrics_hist wait_hist, size_hist, call_hist;
 } pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .db_up = -1,
     .wait_hist = POOL_HIST(pool_wait_bound, pool_wait_le),
     .size_hist = POOL_HIST(pool_size_bound, pool_size_le),
     .call_hist = POOL_HIST(pool_call_bound, pool_call_le),
 };
 
-/* Logs when the database goes from answering to not answering or back:
- * one line per change, never one per failed call. */
-static void pool_note_db(enum db_result r, const char *err)
+/* Records the outcome of a call to endpoint e and logs when it goes from
+ * answering to not answering or back: one line per change, never one per
+ * failed call. A failure marks e down for its backoff (50 ms doubling up
+ * to --db-retry-max); a success clears it. */
+static void pool_note_db(unsigned e, enum db_result r, const char *err)
 {
+  struct pool_endpoint *ep = &pool.ep[e];
   int up = r == DB_OK;
   int was;
-  char warning[256];
+  char warning[256], where[96] = "";
 
   if (r == DB_BACKOFF)
     return;
   atomic_store(&pool.db_seen_us, clock_now_us());
   if (db_take_warning(warning, sizeof warning))
     log_msg(LOG_WARN, "%s", warning);
-  was = atomic_exchange(&pool.db_up, up);
+  if (up) {
+    atomic_store(&ep->backoff_ms, 0);
+    atomic_store(&ep->down_until_us, 0);
+  } else {
+    unsigned ms = atomic_load(&ep->backoff_ms);
+    ms = ms == 0 ? POOL_EP_BACKOFF_MIN_MS : ms * 2;
+    if (ms > pool.cfg.retry_max_ms)
+      ms = pool.cfg.retry_max_ms;
+    atomic_store(&ep->backoff_ms, ms);
+    atomic_store(&ep->down_until_us, clock_now_us() + (uint64_t)ms * 1000);
+  }
+  was = atomic_exchange(&ep->up, up);
   if (was == up)
     return;
+  if (pool.cfg.endpoints > 1)
+    snprintf(where, sizeof where, " ([%s])", ep->group);
   if (up)
-    log_msg(LOG_INFO, "database available");
+    log_msg(LOG_INFO, "database available%s", where);
   else
-    log_msg(LOG_WARN, "database unavailable: %s", err);
+    log_msg(LOG_WARN, "database unavailable%s: %s", where, err);
+}
+
+/* True when endpoint e may be used: up, or its backoff has ended. */
+static bool pool_usable(unsigned e)
+{
+  return clock_now_us() >= atomic_load(&pool.ep[e].down_until_us);
+}
+
+/* Moves the calling pool thread's connection to endpoint to. */
+static void pool_move(unsigned *cur, unsigned to)
+{
+  char err[128];
+
+  if (*cur == to)
+    return;
+  if (db_thread_group(pool.ep[to].group, err, sizeof err) != 0)
+    return; /* out of memory: stay; the next call will say so */
+  atomic_fetch_sub(&pool.ep[*cur].connections, 1);
+  atomic_fetch_add(&pool.ep[to].connections, 1);
+  *cur = to;
+}
+
+/* Another usable endpoint than *cur, in turn after it; false when none. */
+static bool pool_other(unsigned cur, unsigned *out)
+{
+  for (unsigned k = 1; k < pool.cfg.endpoints; k++) {
+    unsigned e = (cur + k) % pool.cfg.endpoints;
+    if (pool_usable(e)) {
+      *out = e;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Before a run: home when home is usable again, else off a down endpoint
+ * when another one is usable. */
+static void pool_choose(unsigned *cur, unsigned home)
+{
+  unsigned e;
+
+  if (pool.cfg.endpoints == 1)
+    return;
+  if (*cur != home && pool_usable(home))
+    pool_move(cur, home);
+  else if (!pool_usable(*cur) && pool_other(*cur, &e))
+    pool_move(cur, e);
 }
 
 /* Under lock: removes and returns the head item. */
@@ -109,8 +187,11 @@ static void pool_finish(struct pool_item *item, enum pool_verdict v)
   item->done(item);
 }
 
-/* Verifies the n items of a run in one statement and answers each. */
-static void pool_verify_run(struct pool_item **items, size_t n)
+/* Verifies the n items of a run in one statement on endpoint *cur and
+ * answers each. A failed statement is tried once more on another usable
+ * endpoint, when there is one: verification only reads. */
+static void pool_verify_run(unsigned *cur, struct pool_item **items,
+                            size_t n)
 {
   const char *tokens[DB_BATCH_MAX];
   struct db_verdict verdict[DB_BATCH_MAX];
@@ -119,6 +200,7 @@ static void pool_verify_run(struct pool_item **items, size_t n)
   char err[256];
   uint64_t t0;
   enum db_result r;
+  unsigned other;
 
   qsort(items, n, sizeof items[0], pool_by_token);
   for (size_t i = 0; i < n; i++) {
@@ -128,11 +210,22 @@ static void pool_verify_run(struct pool_item **items, size_t n)
     of[i] = unique - 1;
   }
   metrics_observe(&pool.size_hist, unique);
-  t0 = clock_now_us();
-  r = db_verify_batch(tokens, unique, verdict, err, sizeof err);
-  if (r != DB_BACKOFF)
-    metrics_observe(&pool.call_hist, clock_since_us(t0));
-  pool_note_db(r, err);
+  for (int attempt = 0;; attempt++) {
+    t0 = clock_now_us();
+    r = db_verify_batch(tokens, unique, verdict, err, sizeof err);
+    if (r != DB_BACKOFF)
+      metrics_observe(&pool.call_hist, clock_since_us(t0));
+    pool_note_db(*cur, r, err);
+    if (r == DB_OK) {
+      atomic_fetch_add(&pool.ep[*cur].batches_ok, 1);
+      break;
+    }
+    atomic_fetch_add(&pool.ep[*cur].batches_failed, 1);
+    if (attempt > 0 || !pool_other(*cur, &other))
+      break;
+    atomic_fetch_add(&pool.failovers, 1);
+    pool_move(cur, other);
+  }
   if (r != DB_OK) {
     atomic_fetch_add(&pool.batches_failed, 1);
     for (size_t i = 0; i < n; i++)
@@ -147,12 +240,20 @@ static void pool_verify_run(struct pool_item **items, size_t n)
   }
 }
 
-static void pool_ping_run(struct pool_item *item)
+/* Pings endpoint *cur, then another usable one when it fails: ready while
+ * any endpoint answers. */
+static void pool_ping_run(unsigned *cur, struct pool_item *item)
 {
   char err[256];
   enum db_result r = db_ping(err, sizeof err);
+  unsigned other;
 
-  pool_note_db(r, err);
+  pool_note_db(*cur, r, err);
+  if (r != DB_OK && pool_other(*cur, &other)) {
+    pool_move(cur, other);
+    r = db_ping(err, sizeof err);
+    pool_note_db(*cur, r, err);
+  }
   item->tenant_id[0] = '\0';
   pool_finish(item, r == DB_OK ? POOL_VALID : POOL_DB_ERROR);
 }
@@ -161,15 +262,27 @@ static void *pool_thread_main(void *arg)
 {
   struct pool_item *run[DB_BATCH_MAX];
   char err[256];
+  unsigned home = atomic_fetch_add(&pool.next_home, 1) % pool.cfg.endpoints;
+  unsigned cur = home;
 
   (void)arg;
+  if (db_thread_group(pool.ep[home].group, err, sizeof err) != 0)
+    log_msg(LOG_WARN, "pool thread: %s", err);
+  atomic_fetch_add(&pool.ep[home].connections, 1);
   /* Connect before the first request needs it; a failure only starts the
    * backoff. */
-  pool_note_db(db_ping(err, sizeof err), err);
+  pool_note_db(cur, db_ping(err, sizeof err), err);
   pthread_mutex_lock(&pool.lock);
   for (;;) {
     size_t n = 0;
-    uint64_t now, rest_us = db_backoff_left_us();
+    uint64_t now, rest_us;
+
+    if (pool.cfg.endpoints > 1) {
+      pthread_mutex_unlock(&pool.lock);
+      pool_choose(&cur, home);
+      pthread_mutex_lock(&pool.lock);
+    }
+    rest_us = db_backoff_left_us();
 
     /* A connection waiting to reconnect takes nothing: it would answer
      * 503 at once to whatever it took, while the others may be healthy.
@@ -197,13 +310,14 @@ static void *pool_thread_main(void *arg)
     for (size_t i = 0; i < n; i++)
       metrics_observe(&pool.wait_hist, now - run[i]->queued_us);
     if (run[0]->kind == POOL_PING)
-      pool_ping_run(run[0]);
+      pool_ping_run(&cur, run[0]);
     else
-      pool_verify_run(run, n);
+      pool_verify_run(&cur, run, n);
     pthread_mutex_lock(&pool.lock);
     pool.busy--;
   }
   pthread_mutex_unlock(&pool.lock);
+  atomic_fetch_sub(&pool.ep[cur].connections, 1);
   db_thread_close();
   return NULL;
 }
@@ -257,6 +371,8 @@ static int pool_cond_init(pthread_cond_t *c, bool monotonic)
 
 static void pool_free_buffers(void)
 {
+  free(pool.ep);
+  pool.ep = NULL;
   free(pool.ring);
   free(pool.expired);
   free(pool.left);
@@ -272,14 +388,23 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
   int rc;
 
   if (s->connections == 0 || s->batch_max == 0 || s->batch_max > DB_BATCH_MAX ||
-      s->queue_max == 0 || s->queue_timeout_ms == 0) {
+      s->queue_max == 0 || s->queue_timeout_ms == 0 || s->endpoints == 0) {
     snprintf(err, err_size,
-             "pool: connections, batch_max (at most %d), queue_max and "
-             "queue_timeout must be positive",
+             "pool: connections, batch_max (at most %d), queue_max, "
+             "queue_timeout and endpoints must be positive",
              DB_BATCH_MAX);
     return -1;
   }
   pool.cfg = *s;
+  pool.ep = calloc(s->endpoints, sizeof pool.ep[0]);
+  if (pool.ep == NULL) {
+    snprintf(err, err_size, "pool: out of memory");
+    return -1;
+  }
+  for (unsigned e = 0; e < s->endpoints; e++) {
+    pool.ep[e].group = s->groups[e];
+    atomic_store(&pool.ep[e].up, -1);
+  }
   pool.ring = calloc(s->queue_max, sizeof pool.ring[0]);
   pool.expired = calloc(s->queue_max, sizeof pool.expired[0]);
   pool.left = calloc(s->queue_max, sizeof pool.left[0]);
@@ -305,8 +430,15 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
     snprintf(err, err_size, "pool: cannot make condition variables");
     goto fail;
   }
-  /* The start-up probe, on this thread's own connection. */
-  pool_note_db(db_ping(db_err, sizeof db_err), db_err);
+  /* The start-up probe of every endpoint, on this thread's own
+   * connection. */
+  for (unsigned e = 0; e < s->endpoints; e++) {
+    if (db_thread_group(s->groups[e], db_err, sizeof db_err) == 0)
+      pool_note_db(e, db_ping(db_err, sizeof db_err), db_err);
+    /* The probe's failure must not keep the threads off the endpoint. */
+    atomic_store(&pool.ep[e].down_until_us, 0);
+    atomic_store(&pool.ep[e].backoff_ms, 0);
+  }
   db_thread_close();
   pool.head = pool.len = 0;
   pool.stopping = false;
@@ -386,7 +518,16 @@ void pool_stop(void)
 
 int pool_db_up(void)
 {
-  return atomic_load(&pool.db_up);
+  int up = -1;
+
+  for (unsigned e = 0; pool.ep != NULL && e < pool.cfg.endpoints; e++) {
+    int u = atomic_load(&pool.ep[e].up);
+    if (u == 1)
+      return 1;
+    if (u == 0)
+      up = 0;
+  }
+  return up;
 }
 
 uint64_t pool_db_age_us(void)
@@ -432,6 +573,35 @@ void pool_metrics(struct metrics_text *t)
                  "tenant_authd_db_batches_total{outcome=\"error\"} %llu\n",
               (unsigned long long)s.batches_ok,
               (unsigned long long)s.batches_failed);
+  metrics_counter(t, "tenant_authd_db_failovers_total",
+                  "Verify statements tried again on another endpoint after "
+                  "failing.",
+                  atomic_load(&pool.failovers));
+  metrics_add(t, "# HELP tenant_authd_db_endpoint_up 1 when the endpoint's "
+                 "last call worked, 0 when it failed, -1 before any.\n"
+                 "# TYPE tenant_authd_db_endpoint_up gauge\n");
+  for (unsigned e = 0; e < pool.cfg.endpoints; e++)
+    metrics_add(t, "tenant_authd_db_endpoint_up{group=\"%s\"} %d\n",
+                pool.ep[e].group, atomic_load(&pool.ep[e].up));
+  metrics_add(t, "# HELP tenant_authd_db_endpoint_connections Pool "
+                 "connections on the endpoint now.\n"
+                 "# TYPE tenant_authd_db_endpoint_connections gauge\n");
+  for (unsigned e = 0; e < pool.cfg.endpoints; e++)
+    metrics_add(t, "tenant_authd_db_endpoint_connections{group=\"%s\"} %u\n",
+                pool.ep[e].group, atomic_load(&pool.ep[e].connections));
+  metrics_add(t, "# HELP tenant_authd_db_endpoint_batches_total Verify "
+                 "statements per endpoint, by outcome.\n"
+                 "# TYPE tenant_authd_db_endpoint_batches_total counter\n");
+  for (unsigned e = 0; e < pool.cfg.endpoints; e++)
+    metrics_add(t,
+                "tenant_authd_db_endpoint_batches_total{group=\"%s\","
+                "outcome=\"ok\"} %llu\n"
+                "tenant_authd_db_endpoint_batches_total{group=\"%s\","
+                "outcome=\"error\"} %llu\n",
+                pool.ep[e].group,
+                (unsigned long long)atomic_load(&pool.ep[e].batches_ok),
+                pool.ep[e].group,
+                (unsigned long long)atomic_load(&pool.ep[e].batches_failed));
   metrics_counter(t, "tenant_authd_db_retries_total",
                   "Database calls retried once after a lock error or a "
                   "dead connection.",

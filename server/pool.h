@@ -51,6 +51,9 @@ struct pool_settings {
   unsigned batch_max;        /* 1 to DB_BATCH_MAX */
   unsigned queue_max;        /* items waiting, at most */
   unsigned queue_timeout_ms; /* longest wait in the queue */
+  const char *const *groups; /* option-file group of each endpoint */
+  unsigned endpoints;        /* how many groups: at least 1 */
+  unsigned retry_max_ms;     /* longest an endpoint stays marked down */
 };
 
 /* Probes the database once on the calling thread (the outcome is logged),
@@ -71,7 +74,8 @@ enum pool_submit_result pool_submit(struct pool_item *item);
  * the batches running, joins the threads. Idempotent. */
 void pool_stop(void);
 
-/* 1 when the last database call answered, 0 when it failed, -1 before any. */
+/* 1 when some endpoint's last call answered, 0 when every endpoint's
+ * last call failed, -1 before any. */
 int pool_db_up(void);
 
 /* Microseconds since the last database call answered or failed;
