@@ -11,15 +11,14 @@ const char *const auth_outcome_names[AUTH_OUTCOMES] = {
     "db_error", "invalid_request", "rate_limited", "overloaded"};
 
 enum auth_outcome auth_check(const char *value, size_t len, unsigned count,
-                             const char **token)
+                             const char **cred, size_t *cred_len)
 {
-  size_t token_len;
-
-  *token = NULL;
+  *cred = NULL;
+  *cred_len = 0;
   if (count > 1)
     return AUTH_BAD_REQUEST;
   switch (http_bearer_parse(count == 1 ? value : NULL, count == 1 ? len : 0,
-                            token, &token_len)) {
+                            cred, cred_len)) {
   case BEARER_NONE:
     return AUTH_MISSING;
   case BEARER_EMPTY:
@@ -27,7 +26,7 @@ enum auth_outcome auth_check(const char *value, size_t len, unsigned count,
   case BEARER_TOKEN:
     break;
   }
-  if (!token_valid(*token, token_len))
+  if (!token_valid(*cred, *cred_len))
     return AUTH_MALFORMED;
   return AUTH_PENDING;
 }

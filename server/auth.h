@@ -29,14 +29,16 @@ enum auth_outcome {
 extern const char *const auth_outcome_names[AUTH_OUTCOMES];
 
 /* Reads the credentials: value[0..len) is the first Authorization header
- * (NULL when count is 0). Returns AUTH_PENDING with *token (TOKEN_LEN
- * bytes, pointing into value) for a well-formed bearer token; otherwise
- * the outcome, decided without the database. A repeated Authorization
+ * (NULL when count is 0). *cred, *cred_len are the bearer credential
+ * (pointing into value) whenever one was sent, well-formed or not, else
+ * NULL and 0. Returns AUTH_PENDING for a well-formed token (then
+ * *cred_len is TOKEN_LEN); otherwise the outcome, decided without the
+ * database. A repeated Authorization
  * header is refused whatever its values: RFC 7230 section 3.2.2 forbids
  * combining them, and picking one would let a proxy and this server
  * disagree about the credentials. */
 enum auth_outcome auth_check(const char *value, size_t len, unsigned count,
-                             const char **token);
+                             const char **cred, size_t *cred_len);
 
 /* The outcome of a token the pool was asked about. */
 enum auth_outcome auth_from_verdict(enum pool_verdict v);

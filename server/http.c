@@ -31,7 +31,6 @@
 #include <microhttpd.h>
 
 #include "auth.h"
-#include "bearer.h"
 #include "client.h"
 #include "clock.h"
 #include "conns.h"
@@ -266,19 +265,6 @@ static void http_client(struct MHD_Connection *conn, struct http_request *req,
     client_addr_format(&req->client, req->client_text, sizeof req->client_text);
 }
 
-/* The first bytes of a malformed credential, for the access log. */
-static void http_hint_malformed(struct http_request *req,
-                                const struct http_scan *scan)
-{
-  const char *token;
-  size_t len;
-
-  if (http_bearer_parse(scan->auth, scan->auth_len, &token, &len) ==
-      BEARER_TOKEN)
-    log_escape(req->hint, sizeof req->hint, token,
-               len < TOKEN_HINT_LEN ? len : TOKEN_HINT_LEN);
-}
-
 /* Records that a token verified, for the flusher to write later: its hash
  * goes into the usage set, or is counted as dropped when the set is full. A
  * hashing failure loses one usage record, never the request. */
@@ -406,7 +392,8 @@ static enum MHD_Result http_protected(struct MHD_Connection *conn,
 {
   enum auth_outcome outcome;
   unsigned retry_after_s;
-  const char *token;
+  const char *cred;
+  size_t cred_len;
 
   /* A blocked address is answered before its credentials are even parsed:
    * a flood of guesses costs neither parsing nor a database call. */
@@ -416,15 +403,15 @@ static enum MHD_Result http_protected(struct MHD_Connection *conn,
     atomic_fetch_add(&http_stats.auth[AUTH_RATE_LIMITED], 1);
     return http_too_many(conn, req, retry_after_s);
   }
-  outcome = auth_check(scan->auth, scan->auth_len, scan->auth_count, &token);
-  if (token != NULL)
-    log_escape(req->hint, sizeof req->hint, token, TOKEN_HINT_LEN);
-  else if (scan->auth_count == 1 && outcome == AUTH_MALFORMED)
-    http_hint_malformed(req, scan);
+  outcome = auth_check(scan->auth, scan->auth_len, scan->auth_count, &cred,
+                       &cred_len);
+  /* The credential's first bytes, for the access log. */
+  log_escape(req->hint, sizeof req->hint, cred,
+             cred_len < TOKEN_HINT_LEN ? cred_len : TOKEN_HINT_LEN);
   if (outcome != AUTH_PENDING)
     return http_authenticated(conn, req, outcome);
   req->item.kind = POOL_VERIFY;
-  memcpy(req->item.token, token, TOKEN_LEN);
+  memcpy(req->item.token, cred, TOKEN_LEN);
   return http_park(conn, req);
 }
 

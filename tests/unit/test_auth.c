@@ -11,10 +11,13 @@
 /* A well-formed token: ta1_, 54 zeros, and its CRC-32 in base62. */
 #define GOOD "ta1_0000000000000000000000000000000000000000000000000000003y0Fia"
 
+static size_t cred_len; /* what the last check() said of the credential */
+
 static enum auth_outcome check(const char *value, unsigned count,
                                const char **token)
 {
-  return auth_check(value, value != NULL ? strlen(value) : 0, count, token);
+  return auth_check(value, value != NULL ? strlen(value) : 0, count, token,
+                    &cred_len);
 }
 
 static void check_without_database(void)
@@ -27,17 +30,20 @@ static void check_without_database(void)
   CHECK(check("Bearer", 1, &token) == AUTH_MALFORMED && token == NULL);
   CHECK(check("Bearer   ", 1, &token) == AUTH_MALFORMED);
   CHECK(check("Bearer " GOOD "x", 1, &token) == AUTH_MALFORMED);
+  /* A malformed credential is still handed back, for the access log. */
+  CHECK(token != NULL && cred_len == 65 && memcmp(token, GOOD "x", 65) == 0);
   CHECK(check("Bearer " "ta1_0000000000000000000000000000000000000000000000000000003y0Fib",
               1, &token) == AUTH_MALFORMED);
   CHECK(check("Bearer \xff\x00", 1, &token) == AUTH_MALFORMED);
   /* Two headers: refused whatever they hold, even two good ones. */
   CHECK(check("Bearer " GOOD, 2, &token) == AUTH_BAD_REQUEST && token == NULL);
+  CHECK(cred_len == 0);
   CHECK(check(NULL, 3, &token) == AUTH_BAD_REQUEST);
 
   {
     const char *v = "bearer   " GOOD "  ";
     CHECK(check(v, 1, &token) == AUTH_PENDING);
-    CHECK(token == v + 9);
+    CHECK(token == v + 9 && cred_len == 64);
     CHECK_MEM(token, GOOD, 64);
   }
 }
