@@ -53,6 +53,16 @@ ta_build() {
   }
 }
 
+# ta_wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it
+# succeeds; false when it never did within SECONDS.
+ta_wait_for() {
+  local limit=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+  until "$@"; do
+    [ "$(date +%s%N)" -lt "$limit" ] || return 1
+    sleep 0.1
+  done
+}
+
 # Prints a TCP port on 127.0.0.1 that nothing listens on right now.
 ta_free_port() {
   perl -MIO::Socket::INET -e \
