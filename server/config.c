@@ -67,6 +67,9 @@ static const struct cfg_setting cfg_settings[] = {
      "SECONDS", "database write timeout"},
     {"db-retry-max", CFG_UINT, CFG_AT(db_retry_max), "1000", 10, 60000, "MS",
      "longest reconnect backoff (it starts at 50 ms)"},
+    {"causal-reads", CFG_FLAG, CFG_AT(causal_reads), NULL, 0, 0, NULL,
+     "Galera: each verification waits for the node to apply what the "
+     "cluster committed before it (wsrep_sync_wait=1)"},
     {"retry-after", CFG_UINT, CFG_AT(retry_after), "1", 1, 3600, "SECONDS",
      "Retry-After of a 503 (database unavailable)"},
     {"shutdown-timeout", CFG_UINT, CFG_AT(shutdown_timeout), "10", 0, 300,

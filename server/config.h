@@ -47,6 +47,7 @@ struct cfg {
   unsigned db_read_timeout;    /* seconds */
   unsigned db_write_timeout;   /* seconds */
   unsigned db_retry_max;       /* milliseconds, the longest reconnect backoff */
+  bool causal_reads;           /* SET SESSION wsrep_sync_wait = 1 (db.h) */
   unsigned retry_after;        /* seconds, sent with 503 */
   unsigned shutdown_timeout;   /* seconds to finish in-flight requests */
   unsigned auth_fail_limit;    /* failures per window per address; 0: off */

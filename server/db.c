@@ -24,6 +24,11 @@
  * for one's own session (the verifier role alone does, tests/http/run
  * slow_log_no_token); if it fails, tenant-authd says so once and goes on. */
 #define DB_SESSION_SETUP "SET SESSION slow_query_log=0"
+/* --causal-reads: on a Galera node, a read first waits until the node has
+ * applied every write set the cluster committed before it, so a token
+ * revoked on any node fails here too. A server that cannot set it fails
+ * the connection: the operator asked for a guarantee it cannot give. */
+#define DB_CAUSAL_READS "SET SESSION wsrep_sync_wait = 1"
 #define DB_BACKOFF_MIN_MS 50
 /* A reused connection whose call fails faster than this had a dead socket
  * (the server restarted): it is replaced once at once. A slower failure is a
@@ -106,7 +111,8 @@ static struct db_thread *db_thread_get(char *err, size_t err_size)
   return t;
 }
 
-/* Opens t's connection, turns autocommit on and runs DB_SESSION_SETUP; 0 on
+/* Opens t's connection, turns autocommit on, sets DB_CAUSAL_READS if asked
+ * and runs DB_SESSION_SETUP; 0 on
  * success. Statements are prepared when first used. Autocommit is set whatever the server's
  * default or an option file's init-command says: in one long transaction a
  * connection would keep reading an old snapshot, and a revoked token would
@@ -142,6 +148,13 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
   if (mysql_autocommit(m, 1) != 0) {
     snprintf(err, err_size, "connect: cannot set autocommit=1: %s (%u)",
              mysql_error(m), mysql_errno(m));
+    mysql_close(m);
+    return -1;
+  }
+  if (db_cfg.causal_reads &&
+      mysql_real_query(m, DB_CAUSAL_READS, sizeof DB_CAUSAL_READS - 1) != 0) {
+    snprintf(err, err_size, "connect: --causal-reads: %s failed: %s (%u)",
+             DB_CAUSAL_READS, mysql_error(m), mysql_errno(m));
     mysql_close(m);
     return -1;
   }

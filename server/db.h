@@ -21,6 +21,7 @@ struct db_settings {
   unsigned read_timeout;     /* seconds */
   unsigned write_timeout;    /* seconds */
   unsigned retry_max_ms;     /* longest backoff between connect attempts */
+  bool causal_reads;         /* sessions set DB_CAUSAL_READS */
 };
 
 enum db_result {

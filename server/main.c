@@ -78,6 +78,7 @@ int main(int argc, char **argv)
       .read_timeout = cfg.db_read_timeout,
       .write_timeout = cfg.db_write_timeout,
       .retry_max_ms = cfg.db_retry_max,
+      .causal_reads = cfg.causal_reads,
   };
   if (db_init(&dbs, err, sizeof err) != 0) {
     log_msg(LOG_ERROR, "cannot start: %s", err);
