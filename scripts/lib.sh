@@ -12,6 +12,8 @@ TA_PACKAGES=(build-essential cmake pkg-config libssl-dev libmariadb-dev
 # What only the test suites need: libFuzzer and the sanitizer runtimes,
 # valgrind, wrk for the benchmark smoke test, ss for the fault tests.
 TA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind wrk iproute2 procps)
+# The Debian packages and the gateways in front of tenant-authd.
+TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian nginx-light caddy)
 
 ta_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 ta_die() { ta_log "$*"; exit 1; }
@@ -36,7 +38,8 @@ ta_install_deps() {
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && made_policy=1
   fi
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
   local rc=$?
   [ "$made_policy" -eq 1 ] && rm -f "$policy"
   [ $rc -eq 0 ] || ta_die "apt-get install failed"
@@ -161,10 +164,12 @@ SQL
 
 # Installs the extension into database $2 of the server in var dir $1, with
 # the install.sql of build directory $3 (default build), which CMake writes
-# from sql/install.sql.in.
+# from sql/install.sql.in, or of an installed share/tenant_auth given as $3.
 ta_install_extension() {
-  local var=$1 db=$2 build=${3:-$TA_ROOT/build}
-  [ -f "$build/sql/install.sql" ] || { ta_log "no $build/sql/install.sql: build first"; return 1; }
+  local var=$1 db=$2 build=${3:-$TA_ROOT/build} script
+  script=$build/sql/install.sql
+  [ -f "$script" ] || script=$build/install.sql
+  [ -f "$script" ] || { ta_log "no $build/sql/install.sql: build first"; return 1; }
   ta_sql "$var" -e "CREATE DATABASE IF NOT EXISTS \`$db\`" || return 1
-  ta_sql "$var" "$db" < "$build/sql/install.sql"
+  ta_sql "$var" "$db" < "$script"
 }

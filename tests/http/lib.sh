@@ -7,6 +7,8 @@
 #
 # Environment:
 #   TA_PLUGIN_DIR           directory holding tenant_auth.so (default build)
+#   TA_SQL_DIR              directory holding install.sql, or a build
+#                           directory (its sql/install.sql); default TA_PLUGIN_DIR
 #   TA_AUTHD                the tenant-authd binary (build/server/tenant-authd)
 #   TA_AUTHD_WRAPPER        command put before tenant-authd, e.g. "valgrind -q"
 #   TA_AUTHD_START_TIMEOUT  seconds to wait for /healthz after a start (5)
@@ -18,6 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 cd "$TA_ROOT" || exit 1
 
 PLUGIN_DIR=${TA_PLUGIN_DIR:-build}
+SQL_DIR=${TA_SQL_DIR:-$PLUGIN_DIR}
 AUTHD=${TA_AUTHD:-build/server/tenant-authd}
 read -r -a AUTHD_WRAPPER <<< "${TA_AUTHD_WRAPPER:-}"
 START_TIMEOUT=${TA_AUTHD_START_TIMEOUT:-5}
@@ -116,7 +119,7 @@ http_setup() {
   trap http_cleanup EXIT
   ta_db_start "$VAR" "$PLUGIN_DIR"
   VAR_ABS=$(cd "$VAR" && pwd)
-  ta_install_extension "$VAR" "$DB" "$PLUGIN_DIR" || ta_die "install.sql failed"
+  ta_install_extension "$VAR" "$DB" "$SQL_DIR" || ta_die "install.sql failed"
   # The verifier account, reached by socket: its path survives a database
   # restart, the port does not.
   ta_create_verifier "$VAR" "$DB" "$VAR/authd.cnf" \
