@@ -1,6 +1,8 @@
 /* auth.c: the middleware's decisions; see auth.h. */
 #include "auth.h"
 
+#include <stdio.h>
+
 #include "bearer.h"
 #include "token.h"
 
@@ -8,7 +10,8 @@
 
 const char *const auth_outcome_names[AUTH_OUTCOMES] = {
     "ok",       "missing",         "invalid",      "malformed",
-    "db_error", "invalid_request", "rate_limited", "overloaded"};
+    "db_error", "invalid_request", "rate_limited", "overloaded",
+    "insufficient_scope"};
 
 enum auth_outcome auth_check(const char *value, size_t len, unsigned count,
                              const char **cred, size_t *cred_len)
@@ -38,6 +41,8 @@ enum auth_outcome auth_from_verdict(enum pool_verdict v)
     return AUTH_OK;
   case POOL_INVALID:
     return AUTH_INVALID;
+  case POOL_FORBIDDEN:
+    return AUTH_FORBIDDEN;
   case POOL_TIMEOUT:
     return AUTH_OVERLOADED;
   case POOL_DB_ERROR:
@@ -51,6 +56,35 @@ bool auth_is_failure(enum auth_outcome o)
 {
   return o == AUTH_MISSING || o == AUTH_INVALID || o == AUTH_MALFORMED ||
          o == AUTH_BAD_REQUEST;
+}
+
+bool auth_ability_valid(const char *s, size_t len)
+{
+  bool segment_start = true;
+
+  if (s == NULL || len == 0 || len > AUTH_ABILITY_MAX)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (segment_start) {
+      if (c < 'a' || c > 'z')
+        return false;
+      segment_start = false;
+    } else if (c == ':') {
+      segment_start = true;
+    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-')) {
+      return false;
+    }
+  }
+  return !segment_start;
+}
+
+void auth_forbidden_challenge(char *out, size_t out_size, const char *ability)
+{
+  snprintf(out, out_size,
+           AUTH_REALM ", error=\"insufficient_scope\", scope=\"%s\"",
+           ability);
 }
 
 static const struct auth_denial auth_missing = {
@@ -73,6 +107,11 @@ static const struct auth_denial auth_unavailable = {
     "{\"error\":\"unavailable\",\"error_description\":"
     "\"the database is unavailable; retry later\"}",
     true};
+static const struct auth_denial auth_forbidden = {
+    403, AUTH_REALM ", error=\"insufficient_scope\"",
+    "{\"error\":\"insufficient_scope\",\"error_description\":"
+    "\"the token does not hold the ability this request requires\"}",
+    false};
 static const struct auth_denial auth_overloaded = {
     503, NULL,
     "{\"error\":\"unavailable\",\"error_description\":"
@@ -91,6 +130,8 @@ const struct auth_denial *auth_denial(enum auth_outcome o)
     return &auth_bad_request;
   case AUTH_OVERLOADED:
     return &auth_overloaded;
+  case AUTH_FORBIDDEN:
+    return &auth_forbidden;
   case AUTH_OK:
   case AUTH_DB_ERROR:
   case AUTH_RATE_LIMITED:

@@ -21,6 +21,7 @@ enum auth_outcome {
   AUTH_BAD_REQUEST,  /* more than one Authorization header: 400 */
   AUTH_RATE_LIMITED, /* the client address is blocked: 429, nothing read */
   AUTH_OVERLOADED,   /* the queue was full or the wait too long: 503 */
+  AUTH_FORBIDDEN,    /* valid, but without the required ability: 403 */
   AUTH_PENDING,      /* well-formed: the database decides (not counted) */
   AUTH_OUTCOMES = AUTH_PENDING
 };
@@ -47,6 +48,17 @@ enum auth_outcome auth_from_verdict(enum pool_verdict v);
  * limiter: the client's fault, not the database's. */
 bool auth_is_failure(enum auth_outcome o);
 
+/* True when s[0..len) is an ability name: 1 to AUTH_ABILITY_MAX bytes,
+ * segments of [a-z][a-z0-9_-]* joined by ':' (metrics:write). The same
+ * grammar as verify_tenant_token_ability in install.sql; no wildcard. */
+#define AUTH_ABILITY_MAX 64
+bool auth_ability_valid(const char *s, size_t len);
+
+/* The WWW-Authenticate value of a 403 for ability (RFC 6750 section 3.1:
+ * error="insufficient_scope", scope="<ability>") into out; ability must
+ * have passed auth_ability_valid, so it needs no escaping. */
+void auth_forbidden_challenge(char *out, size_t out_size, const char *ability);
+
 struct auth_denial {
   unsigned status;
   const char *challenge; /* WWW-Authenticate value, NULL for none */
@@ -55,7 +67,9 @@ struct auth_denial {
 };
 
 /* The answer to an outcome other than AUTH_OK, AUTH_PENDING and
- * AUTH_RATE_LIMITED (whose Retry-After the limiter decides). */
+ * AUTH_RATE_LIMITED (whose Retry-After the limiter decides). For
+ * AUTH_FORBIDDEN the challenge names no scope: the caller sends
+ * auth_forbidden_challenge instead. */
 const struct auth_denial *auth_denial(enum auth_outcome o);
 
 #endif

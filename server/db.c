@@ -1,7 +1,8 @@
 /* db.c: thread connections, the batch verify statements and the usage
  * note; see db.h. Terms: a "thread connection" is the struct db_thread a
  * thread keeps under db_key; a "batch statement" of size n is
- * SELECT verify_tenant_token(?), ... with n columns, prepared on first use;
+ * SELECT verify_tenant_token_ability(?, ?), ... with n columns, prepared on
+ * first use;
  * "backoff" is the wait before the next connect attempt after a failure,
  * from DB_BACKOFF_MIN_MS doubling up to the configured maximum. */
 #include "db.h"
@@ -17,8 +18,9 @@
 
 #include "clock.h"
 
-#define DB_VERIFY_CALL "verify_tenant_token(?)"
+#define DB_VERIFY_CALL "verify_tenant_token_ability(?,?)"
 #define DB_NOTE_QUERY "CALL note_tenant_token_use(?)"
+#define DB_REVOKE_QUERY "CALL revoke_leaked_tenant_token(?)"
 /* Run on each new connection: a slow verification must never write its
  * token into MariaDB's slow query log. No privilege is needed to set it
  * for one's own session (the verifier role alone does, tests/http/run
@@ -39,6 +41,7 @@ struct db_thread {
   MYSQL *mysql;     /* NULL while closed */
   MYSQL_STMT *batch[DB_BATCH_MAX + 1]; /* [n]: batch statement of size n */
   MYSQL_STMT *note; /* DB_NOTE_QUERY, prepared on first use; else NULL */
+  MYSQL_STMT *revoke; /* DB_REVOKE_QUERY, likewise */
   unsigned backoff_ms;
   uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
   char last_err[192];
@@ -61,6 +64,10 @@ static void db_close(struct db_thread *t)
   if (t->note != NULL) {
     mysql_stmt_close(t->note);
     t->note = NULL;
+  }
+  if (t->revoke != NULL) {
+    mysql_stmt_close(t->revoke);
+    t->revoke = NULL;
   }
   for (size_t n = 0; n <= DB_BATCH_MAX; n++) {
     if (t->batch[n] != NULL) {
@@ -225,17 +232,51 @@ static enum db_result db_prepare(struct db_thread *t, MYSQL_STMT **stmt,
   return DB_OK;
 }
 
-/* Runs the batch statement of size n for tokens on t's connection and reads
- * its one row into out. */
+/* The words verify_tenant_token_ability answers besides a UUID, in the
+ * order of enum db_state from DB_NO_ABILITY on. */
+static const char *const db_state_words[DB_STATES] = {
+    "", "insufficient_scope", "unknown", "revoked", "expired", "suspended",
+    "malformed"};
+
+/* The verdict for one answer buf[0..len) (is_null: SQL NULL); false when
+ * the answer is none of the expected ones. */
+static bool db_parse_verdict(const char *buf, unsigned long len, bool is_null,
+                             struct db_verdict *out)
+{
+  out->tenant_id[0] = '\0';
+  if (is_null) {
+    out->state = DB_UNKNOWN; /* only for a NULL token, never sent */
+    return true;
+  }
+  if (len == TOKEN_UUID_LEN) {
+    memcpy(out->tenant_id, buf, TOKEN_UUID_LEN);
+    out->tenant_id[TOKEN_UUID_LEN] = '\0';
+    out->state = DB_GRANTED;
+    return true;
+  }
+  for (int s = DB_NO_ABILITY; s < DB_STATES; s++) {
+    if (strlen(db_state_words[s]) == len &&
+        memcmp(db_state_words[s], buf, len) == 0) {
+      out->state = (enum db_state)s;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Runs the batch statement of size n for checks on t's connection and
+ * reads its one row into out. */
 static enum db_result db_execute_batch(struct db_thread *t,
-                                       const char *const *tokens, size_t n,
+                                       const struct db_check *checks, size_t n,
                                        struct db_verdict *out, char *err,
                                        size_t err_size)
 {
-  MYSQL_BIND param[DB_BATCH_MAX], result[DB_BATCH_MAX];
-  unsigned long param_len = TOKEN_LEN, out_len[DB_BATCH_MAX];
+  MYSQL_BIND param[2 * DB_BATCH_MAX], result[DB_BATCH_MAX];
+  unsigned long token_len = TOKEN_LEN, ability_len[DB_BATCH_MAX];
+  unsigned long out_len[DB_BATCH_MAX];
   char buf[DB_BATCH_MAX][TOKEN_UUID_LEN + 8];
   my_bool is_null[DB_BATCH_MAX], truncated[DB_BATCH_MAX];
+  my_bool null_ability = 1;
   char query[sizeof "SELECT " + DB_BATCH_MAX * sizeof "," DB_VERIFY_CALL];
   size_t len = 0, size = 1;
   MYSQL_STMT *stmt;
@@ -243,7 +284,7 @@ static enum db_result db_execute_batch(struct db_thread *t,
 
   /* Statements come in sizes 1, 2, 4 ... DB_BATCH_MAX, so a connection
    * holds 7 of them at most (max_prepared_stmt_count is server-wide); the
-   * columns past n repeat the last token and are not read. */
+   * columns past n repeat the last check and are not read. */
   while (size < n)
     size *= 2;
   len += (size_t)snprintf(query, sizeof query, "SELECT " DB_VERIFY_CALL);
@@ -253,13 +294,25 @@ static enum db_result db_execute_batch(struct db_thread *t,
   if (db_prepare(t, &t->batch[size], query, len, err, err_size) != DB_OK)
     return DB_ERROR;
   stmt = t->batch[size];
-  memset(param, 0, size * sizeof param[0]);
+  memset(param, 0, 2 * size * sizeof param[0]);
   memset(result, 0, size * sizeof result[0]);
   for (size_t i = 0; i < size; i++) {
-    param[i].buffer_type = MYSQL_TYPE_STRING;
-    param[i].buffer = (void *)tokens[i < n ? i : n - 1];
-    param[i].buffer_length = TOKEN_LEN;
-    param[i].length = &param_len;
+    const struct db_check *c = &checks[i < n ? i : n - 1];
+    MYSQL_BIND *tp = &param[2 * i], *ap = &param[2 * i + 1];
+
+    tp->buffer_type = MYSQL_TYPE_STRING;
+    tp->buffer = (void *)c->token;
+    tp->buffer_length = TOKEN_LEN;
+    tp->length = &token_len;
+    ap->buffer_type = MYSQL_TYPE_STRING;
+    if (c->ability != NULL) {
+      ability_len[i] = (unsigned long)strlen(c->ability);
+      ap->buffer = (void *)c->ability;
+      ap->buffer_length = ability_len[i];
+      ap->length = &ability_len[i];
+    } else {
+      ap->is_null = &null_ability;
+    }
     result[i].buffer_type = MYSQL_TYPE_STRING;
     result[i].buffer = buf[i];
     result[i].buffer_length = sizeof buf[i];
@@ -286,23 +339,53 @@ static enum db_result db_execute_batch(struct db_thread *t,
   if (rc == 1)
     return DB_ERROR;
   if (rc != 0) {
-    snprintf(err, err_size, "verify: expected one row of UUIDs, got %s",
+    snprintf(err, err_size, "verify: expected one row of verdicts, got %s",
              rc == MYSQL_NO_DATA ? "no row" : "a longer value");
     return DB_ERROR;
   }
   for (size_t i = 0; i < n; i++) {
-    if (!is_null[i] && out_len[i] != TOKEN_UUID_LEN) {
+    if (!db_parse_verdict(buf[i], out_len[i], is_null[i], &out[i])) {
       snprintf(err, err_size,
-               "verify: expected a %d-character UUID, got %lu characters",
-               TOKEN_UUID_LEN, out_len[i]);
+               "verify: expected a UUID or a verdict word, got %lu bytes "
+               "of something else",
+               out_len[i]);
       return DB_ERROR;
     }
   }
-  for (size_t i = 0; i < n; i++) {
-    out[i].found = !is_null[i];
-    if (out[i].found)
-      memcpy(out[i].tenant_id, buf[i], TOKEN_UUID_LEN);
-    out[i].tenant_id[out[i].found ? TOKEN_UUID_LEN : 0] = '\0';
+  return DB_OK;
+}
+
+/* Runs DB_REVOKE_QUERY for token on t's connection, preparing it on first
+ * use, and reads every result the CALL sends back. */
+static enum db_result db_execute_revoke(struct db_thread *t, const char *token,
+                                        char *err, size_t err_size)
+{
+  MYSQL_BIND param;
+  unsigned long len = TOKEN_LEN;
+  int rc;
+
+  if (db_prepare(t, &t->revoke, DB_REVOKE_QUERY, sizeof DB_REVOKE_QUERY - 1,
+                 err, err_size) != DB_OK)
+    return DB_ERROR;
+  memset(&param, 0, sizeof param);
+  param.buffer_type = MYSQL_TYPE_STRING;
+  param.buffer = (void *)token;
+  param.buffer_length = len;
+  param.length = &len;
+  if (mysql_stmt_bind_param(t->revoke, &param) != 0 ||
+      mysql_stmt_execute(t->revoke) != 0) {
+    snprintf(err, err_size, "revoke: %s (%u)", mysql_stmt_error(t->revoke),
+             mysql_stmt_errno(t->revoke));
+    t->last_errno = mysql_stmt_errno(t->revoke);
+    return DB_ERROR;
+  }
+  while ((rc = mysql_stmt_next_result(t->revoke)) == 0)
+    ;
+  if (rc > 0) {
+    snprintf(err, err_size, "revoke: %s (%u)", mysql_stmt_error(t->revoke),
+             mysql_stmt_errno(t->revoke));
+    t->last_errno = mysql_stmt_errno(t->revoke);
+    return DB_ERROR;
   }
   return DB_OK;
 }
@@ -345,10 +428,11 @@ static enum db_result db_execute_note(struct db_thread *t,
 }
 
 /* What db_call does on the thread connection, and with what. */
-enum db_op { DB_OP_VERIFY, DB_OP_PING, DB_OP_NOTE };
+enum db_op { DB_OP_VERIFY, DB_OP_PING, DB_OP_NOTE, DB_OP_REVOKE };
 struct db_args {
   enum db_op op;
-  const char *const *tokens; /* DB_OP_VERIFY: n tokens of TOKEN_LEN bytes */
+  const struct db_check *checks; /* DB_OP_VERIFY: n of them */
+  const char *token;             /* DB_OP_REVOKE: TOKEN_LEN bytes */
   struct db_verdict *out;    /* DB_OP_VERIFY: n verdicts */
   const unsigned char *hashes; /* DB_OP_NOTE: n packed hashes */
   size_t n;
@@ -385,7 +469,10 @@ static enum db_result db_call(const struct db_args *a, char *err,
     t->last_errno = 0;
     switch (a->op) {
     case DB_OP_VERIFY:
-      r = db_execute_batch(t, a->tokens, a->n, a->out, err, err_size);
+      r = db_execute_batch(t, a->checks, a->n, a->out, err, err_size);
+      break;
+    case DB_OP_REVOKE:
+      r = db_execute_revoke(t, a->token, err, err_size);
       break;
     case DB_OP_NOTE:
       r = db_execute_note(t, a->hashes, a->n, err, err_size);
@@ -442,11 +529,11 @@ void db_shutdown(void)
   mysql_library_end();
 }
 
-enum db_result db_verify_batch(const char *const *tokens, size_t n,
+enum db_result db_verify_batch(const struct db_check *checks, size_t n,
                                struct db_verdict *out, char *err,
                                size_t err_size)
 {
-  const struct db_args a = {.op = DB_OP_VERIFY, .tokens = tokens, .out = out,
+  const struct db_args a = {.op = DB_OP_VERIFY, .checks = checks, .out = out,
                             .n = n};
 
   if (n == 0 || n > DB_BATCH_MAX) {
@@ -461,6 +548,14 @@ enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
                            size_t err_size)
 {
   const struct db_args a = {.op = DB_OP_NOTE, .hashes = hashes, .n = n};
+
+  return db_call(&a, err, err_size);
+}
+
+enum db_result db_revoke_leaked(const char *token, char *err,
+                                size_t err_size)
+{
+  const struct db_args a = {.op = DB_OP_REVOKE, .token = token};
 
   return db_call(&a, err, err_size);
 }

@@ -1,8 +1,9 @@
 /* db.h: the database side of tenant-authd. Each calling thread (a pool
  * thread, the usage flusher) owns one Connector/C connection ("thread
- * connection") holding prepared statements: SELECT verify_tenant_token(?)
- * repeated once per token of a batch, and CALL note_tenant_token_use(?)
- * once the thread has noted use. It is opened on first use with
+ * connection") holding prepared statements: SELECT
+ * verify_tenant_token_ability(?, ?) repeated once per token of a batch,
+ * CALL note_tenant_token_use(?) once the thread has noted use, and CALL
+ * revoke_leaked_tenant_token(?) once it has revoked a token. It is opened on first use with
  * autocommit=1, reused, re-opened with backoff when it breaks, and closed
  * when the thread exits. */
 #ifndef TENANT_AUTHD_DB_H
@@ -40,18 +41,41 @@ void db_shutdown(void);
 
 #define DB_BATCH_MAX 64 /* tokens one verify statement takes, at most */
 
-/* What the database said of one token. */
-struct db_verdict {
-  bool found;                         /* valid: tenant_id is set */
-  char tenant_id[TOKEN_UUID_LEN + 1]; /* "" when not found */
+/* What the database said of one token (verify_tenant_token_ability's
+ * word): valid and granted, valid without the ability, or why invalid. */
+enum db_state {
+  DB_GRANTED,       /* tenant_id is set */
+  DB_NO_ABILITY,    /* insufficient_scope */
+  DB_UNKNOWN,
+  DB_REVOKED,
+  DB_EXPIRED,
+  DB_SUSPENDED,     /* the tenant is suspended */
+  DB_MALFORMED,     /* the database found it malformed (never sent so) */
+  DB_STATES
 };
 
-/* Verifies n tokens (1 to DB_BATCH_MAX, each TOKEN_LEN bytes) in one
- * statement; on DB_OK out[i] is the verdict of tokens[i]. On DB_ERROR and
- * DB_BACKOFF no verdict is set and the reason is in err. */
-enum db_result db_verify_batch(const char *const *tokens, size_t n,
+struct db_verdict {
+  enum db_state state;
+  char tenant_id[TOKEN_UUID_LEN + 1]; /* "" unless DB_GRANTED */
+};
+
+/* One token to verify, and the ability it must hold (NULL: none). */
+struct db_check {
+  const char *token;   /* TOKEN_LEN bytes */
+  const char *ability; /* NUL-terminated, checked by auth_ability_valid */
+};
+
+/* Verifies n tokens (1 to DB_BATCH_MAX) in one statement; on DB_OK out[i]
+ * is the verdict of checks[i]. On DB_ERROR and DB_BACKOFF no verdict is
+ * set and the reason is in err. */
+enum db_result db_verify_batch(const struct db_check *checks, size_t n,
                                struct db_verdict *out, char *err,
                                size_t err_size);
+
+/* Revokes a leaked token (revoke_leaked_tenant_token): DB_OK once the
+ * database has run it, whether or not it knew the token. */
+enum db_result db_revoke_leaked(const char *token, char *err,
+                                size_t err_size);
 
 /* Records the use of n tokens: hashes holds their SHA-256 values packed end
  * to end (n * TOKEN_HASH_LEN bytes, at most DB_NOTE_MAX of them). DB_OK once

@@ -15,7 +15,11 @@
  * context: the connection limit and the deadline for its next request. A
  * request is "in" when the access handler is about to answer it (headers
  * and any body received), which marks the connection busy (parked
- * included); the completion callback marks it waiting again. */
+ * included); the completion callback marks it waiting again.
+ *
+ * POST /revoke (RFC 7009) is the one route that reads a body: at most
+ * HTTP_REVOKE_BODY_MAX bytes are kept (a longer body is answered 400), and
+ * a well-formed token is revoked through the pool like any database call. */
 #include "http.h"
 
 #include <stdarg.h>
@@ -36,6 +40,7 @@
 #include "conns.h"
 #include "db.h"
 #include "flusher.h"
+#include "form.h"
 #include "limiter.h"
 #include "log.h"
 #include "metrics.h"
@@ -45,6 +50,9 @@
 
 #define HTTP_JSON "application/json"
 #define HTTP_ALLOW "GET, HEAD"
+#define HTTP_ALLOW_POST "POST"
+#define HTTP_REVOKE_BODY_MAX 4096 /* a revocation request's body, at most */
+#define HTTP_FORM_VALUE_MAX 256   /* a token field longer than this is junk */
 #define HTTP_STATUS_MAX 600
 #define HTTP_PATH_LOG_MAX 256
 #define HTTP_BODY_MAX 65536 /* request body bytes dropped before closing */
@@ -73,7 +81,8 @@ struct http_request {
   _Atomic enum http_phase phase;
   struct MHD_Connection *conn; /* for the resume */
   struct pool_item item;
-  size_t body_len;                    /* bytes of request body dropped so far */
+  size_t body_len;                    /* bytes of request body received so far */
+  char *body; /* POST /revoke: the first HTTP_REVOKE_BODY_MAX bytes, else NULL */
   char tenant_id[TOKEN_UUID_LEN + 1]; /* set once authenticated */
   char hint[TOKEN_HINT_LEN * 4 + 1];  /* the token's first bytes, escaped */
   struct client_addr client;          /* set by http_client */
@@ -103,6 +112,7 @@ struct http_route {
   const char *path; /* NULL: the 404 entry, which matches anything */
   const char *label;
   bool protected;
+  bool post; /* POST only, with a body; else GET and HEAD */
   http_handler handler;
 };
 
@@ -118,21 +128,39 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                                     struct http_request *req);
 static enum MHD_Result http_not_found(struct MHD_Connection *conn,
                                       struct http_request *req);
+static enum MHD_Result http_revoke(struct MHD_Connection *conn,
+                                   struct http_request *req);
 
-#define HTTP_ROUTE_COUNT 6
+#define HTTP_ROUTE_COUNT 7
+#define HTTP_ROUTE_AUTH 1
 #define HTTP_ROUTE_READYZ 3
+#define HTTP_ROUTE_REVOKE 5
 static const struct http_route http_routes[HTTP_ROUTE_COUNT] = {
-    {"/api/v1/auth-test", "/api/v1/auth-test", true, http_auth_test},
-    {"/auth", "/auth", true, http_auth_request},
-    {"/healthz", "/healthz", false, http_healthz},
-    {"/readyz", "/readyz", false, http_readyz},
-    {"/metrics", "/metrics", false, http_metrics},
-    {NULL, "other", false, http_not_found},
+    {"/api/v1/auth-test", "/api/v1/auth-test", true, false, http_auth_test},
+    {"/auth", "/auth", true, false, http_auth_request},
+    {"/healthz", "/healthz", false, false, http_healthz},
+    {"/readyz", "/readyz", false, false, http_readyz},
+    {"/metrics", "/metrics", false, false, http_metrics},
+    {"/revoke", "/revoke", false, true, http_revoke},
+    {NULL, "other", false, false, http_not_found},
 };
+
+/* How POST /revoke requests ended, counted in /metrics. */
+enum http_revoke_outcome {
+  HTTP_REVOKE_SENT,      /* a well-formed token: sent to the database */
+  HTTP_REVOKE_NOT_TOKEN, /* not a well-formed token: 200, no database call */
+  HTTP_REVOKE_BAD,       /* 400 invalid_request */
+  HTTP_REVOKE_LIMITED,   /* 429: the address is blocked */
+  HTTP_REVOKE_OUTCOMES
+};
+static const char *const http_revoke_names[HTTP_REVOKE_OUTCOMES] = {
+    "sent", "not_a_token", "invalid_request", "rate_limited"};
 
 static struct {
   atomic_uint_fast64_t requests[HTTP_ROUTE_COUNT][HTTP_STATUS_MAX];
   atomic_uint_fast64_t auth[AUTH_OUTCOMES];
+  atomic_uint_fast64_t invalid[DB_STATES]; /* why tokens were invalid */
+  atomic_uint_fast64_t revoke[HTTP_REVOKE_OUTCOMES];
 } http_stats;
 
 static struct MHD_Daemon *http_daemon;
@@ -285,9 +313,13 @@ static enum MHD_Result http_deny(struct MHD_Connection *conn,
 {
   const struct auth_denial *d = auth_denial(outcome);
   struct http_header h[1];
+  char challenge[128 + AUTH_ABILITY_MAX];
   size_t n = 0;
 
-  if (d->challenge != NULL)
+  if (outcome == AUTH_FORBIDDEN) {
+    auth_forbidden_challenge(challenge, sizeof challenge, req->item.ability);
+    h[n++] = (struct http_header){MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge};
+  } else if (d->challenge != NULL)
     h[n++] = (struct http_header){MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                   d->challenge};
   else if (d->retry_after)
@@ -377,7 +409,20 @@ static enum MHD_Result http_resumed(struct MHD_Connection *conn,
                         "{\"status\":\"ready\"}", NULL, 0);
     return http_unavailable(conn, req, "{\"status\":\"unavailable\"}");
   }
+  if (req->route == HTTP_ROUTE_REVOKE) {
+    /* RFC 7009 section 2.2: 200 whether or not the token was known;
+     * section 2.2.1: 503 when the server cannot revoke now. */
+    if (req->item.verdict == POOL_VALID)
+      return http_reply(conn, req, MHD_HTTP_OK, NULL, NULL, NULL, 0);
+    return http_unavailable(conn, req,
+                            "{\"error\":\"unavailable\",\"error_description\":"
+                            "\"the database is unavailable; retry later\"}");
+  }
   outcome = auth_from_verdict(req->item.verdict);
+  /* Why a token was invalid costs nothing more to learn: the same call
+   * said it. Clients see invalid_token for all of them. */
+  if (req->item.verdict == POOL_INVALID && req->item.state < DB_STATES)
+    atomic_fetch_add(&http_stats.invalid[req->item.state], 1);
   if (outcome == AUTH_OK) {
     memcpy(req->tenant_id, req->item.tenant_id, sizeof req->tenant_id);
     http_note_use(req->item.token);
@@ -412,6 +457,101 @@ static enum MHD_Result http_protected(struct MHD_Connection *conn,
     return http_authenticated(conn, req, outcome);
   req->item.kind = POOL_VERIFY;
   memcpy(req->item.token, cred, TOKEN_LEN);
+  return http_park(conn, req);
+}
+
+/* 400 invalid_request (RFC 6749 section 5.2, which RFC 7009 uses) with
+ * what was expected. */
+static enum MHD_Result http_invalid_request(struct MHD_Connection *conn,
+                                            struct http_request *req,
+                                            const char *description)
+{
+  char body[256];
+
+  snprintf(body, sizeof body,
+           "{\"error\":\"invalid_request\",\"error_description\":\"%s\"}",
+           description);
+  return http_reply(conn, req, MHD_HTTP_BAD_REQUEST, HTTP_JSON, body, NULL, 0);
+}
+
+/* /auth: the ability the proxy asks for (?ability=metrics:write), checked
+ * before the credentials; none means any valid token will do. */
+static enum MHD_Result http_auth_route(struct MHD_Connection *conn,
+                                       struct http_request *req,
+                                       const struct http_scan *scan)
+{
+  const char *ability = NULL;
+  size_t len = 0;
+
+  if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "ability",
+                                    sizeof "ability" - 1, &ability,
+                                    &len) == MHD_YES &&
+      ability != NULL) {
+    if (!auth_ability_valid(ability, len))
+      return http_invalid_request(
+          conn, req,
+          "ability must be a name like metrics:write: segments of a-z, "
+          "0-9, _ and - (starting with a-z) joined by :, up to 64 bytes");
+    memcpy(req->item.ability, ability, len);
+    req->item.ability[len] = '\0';
+  }
+  return http_protected(conn, req, scan);
+}
+
+/* POST /revoke (RFC 7009): token=... in an application/x-www-form-urlencoded
+ * body, token_type_hint ignored. Every request counts as a failure for the
+ * limiter, and every well-formed one is answered 200 whether or not the
+ * token was known, so the route tells a prober nothing and lets it ask
+ * only --auth-fail-limit times a window. */
+static enum MHD_Result http_revoke(struct MHD_Connection *conn,
+                                   struct http_request *req)
+{
+  char value[HTTP_FORM_VALUE_MAX];
+  size_t len = 0;
+  unsigned retry_after_s;
+  enum form_result fr;
+
+  if (http_limiter != NULL) {
+    uint64_t now = limiter_now_ms(http_limiter);
+    if (limiter_blocked(http_limiter, &req->limit_key, now, &retry_after_s)) {
+      atomic_fetch_add(&http_stats.revoke[HTTP_REVOKE_LIMITED], 1);
+      return http_too_many(conn, req, retry_after_s);
+    }
+    limiter_fail(http_limiter, &req->limit_key, now);
+  }
+  if (!form_content_type_ok(MHD_lookup_connection_value(
+          conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+    atomic_fetch_add(&http_stats.revoke[HTTP_REVOKE_BAD], 1);
+    return http_invalid_request(
+        conn, req, "the body must be application/x-www-form-urlencoded");
+  }
+  if (req->body_len > HTTP_REVOKE_BODY_MAX) {
+    atomic_fetch_add(&http_stats.revoke[HTTP_REVOKE_BAD], 1);
+    return http_invalid_request(conn, req,
+                                "the body must be at most 4096 bytes");
+  }
+  fr = form_get(req->body, req->body != NULL ? req->body_len : 0, "token",
+                value, sizeof value, &len);
+  if (fr != FORM_OK || len == 0) {
+    atomic_fetch_add(&http_stats.revoke[HTTP_REVOKE_BAD], 1);
+    explicit_bzero(value, sizeof value);
+    return http_invalid_request(
+        conn, req,
+        fr == FORM_REPEATED ? "the token parameter must be given once"
+                            : "a token parameter is required");
+  }
+  log_escape(req->hint, sizeof req->hint, value,
+             len < TOKEN_HINT_LEN ? len : TOKEN_HINT_LEN);
+  if (!token_valid(value, len)) {
+    /* Not one of ours: nothing to revoke, and nothing to tell. */
+    atomic_fetch_add(&http_stats.revoke[HTTP_REVOKE_NOT_TOKEN], 1);
+    explicit_bzero(value, sizeof value);
+    return http_reply(conn, req, MHD_HTTP_OK, NULL, NULL, NULL, 0);
+  }
+  atomic_fetch_add(&http_stats.revoke[HTTP_REVOKE_SENT], 1);
+  req->item.kind = POOL_REVOKE;
+  memcpy(req->item.token, value, TOKEN_LEN);
+  explicit_bzero(value, sizeof value);
   return http_park(conn, req);
 }
 
@@ -482,6 +622,24 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
     metrics_add(&t, "tenant_authd_auth_total{outcome=\"%s\"} %llu\n",
                 auth_outcome_names[o],
                 (unsigned long long)atomic_load(&http_stats.auth[o]));
+  metrics_add(&t, "# HELP tenant_authd_invalid_tokens_total Well-formed "
+                  "tokens the database refused (outcome invalid), by why.\n"
+                  "# TYPE tenant_authd_invalid_tokens_total counter\n");
+  {
+    static const char *const why[DB_STATES] = {
+        "", "", "unknown", "revoked", "expired", "suspended", "malformed"};
+    for (int w = DB_UNKNOWN; w < DB_STATES; w++)
+      metrics_add(&t, "tenant_authd_invalid_tokens_total{reason=\"%s\"} %llu\n",
+                  why[w],
+                  (unsigned long long)atomic_load(&http_stats.invalid[w]));
+  }
+  metrics_add(&t, "# HELP tenant_authd_revoke_total POST /revoke requests, "
+                  "by outcome.\n"
+                  "# TYPE tenant_authd_revoke_total counter\n");
+  for (size_t o = 0; o < HTTP_REVOKE_OUTCOMES; o++)
+    metrics_add(&t, "tenant_authd_revoke_total{outcome=\"%s\"} %llu\n",
+                http_revoke_names[o],
+                (unsigned long long)atomic_load(&http_stats.revoke[o]));
   pool_metrics(&t);
   metrics_gauge(&t, "tenant_authd_db_connections_open",
                 "Database connections open: the pool's and the usage "
@@ -554,11 +712,16 @@ static enum MHD_Result http_not_found(struct MHD_Connection *conn,
 static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn,
                                                struct http_request *req)
 {
-  const struct http_header h[] = {{MHD_HTTP_HEADER_ALLOW, HTTP_ALLOW}};
+  const bool post = http_routes[req->route].post;
+  const struct http_header h[] = {
+      {MHD_HTTP_HEADER_ALLOW, post ? HTTP_ALLOW_POST : HTTP_ALLOW}};
 
   return http_reply(conn, req, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_JSON,
-                    "{\"error\":\"method_not_allowed\",\"error_description\":"
-                    "\"allowed: " HTTP_ALLOW "\"}",
+                    post ? "{\"error\":\"method_not_allowed\","
+                           "\"error_description\":\"allowed: " HTTP_ALLOW_POST
+                           "\"}"
+                         : "{\"error\":\"method_not_allowed\","
+                           "\"error_description\":\"allowed: " HTTP_ALLOW "\"}",
                     h, 1);
 }
 
@@ -630,13 +793,19 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
 
   (void)cls;
   (void)version;
-  (void)upload_data;
   if (req == NULL)
     return http_begin(url, method, req_cls);
-  /* No route reads a body, and MHD takes an answer only once the whole
-   * request is in: a body is dropped, and one too big closes the
-   * connection. */
+  /* MHD takes an answer only once the whole request is in. POST /revoke
+   * keeps the first HTTP_REVOKE_BODY_MAX bytes of its body; every other
+   * body is dropped; one past HTTP_BODY_MAX closes the connection. */
   if (*upload_data_size != 0) {
+    if (http_routes[req->route].post &&
+        strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
+        req->body_len + *upload_data_size <= HTTP_REVOKE_BODY_MAX) {
+      if (req->body == NULL && (req->body = malloc(HTTP_REVOKE_BODY_MAX)) == NULL)
+        return MHD_NO;
+      memcpy(req->body + req->body_len, upload_data, *upload_data_size);
+    }
     req->body_len += *upload_data_size;
     *upload_data_size = 0;
     return req->body_len <= HTTP_BODY_MAX ? MHD_YES : MHD_NO;
@@ -659,19 +828,25 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
   if (!conns_busy(http_conn_state(conn)))
     return MHD_NO;
   route = &http_routes[req->route];
-  /* Open routes read no header; only the access log wants their client. */
-  scanned = http_cfg->access_log || (route->protected && http_limiter != NULL);
+  /* Open routes read no header; only the access log wants their client
+   * (and the limiter, /revoke's). */
+  scanned = http_cfg->access_log ||
+            ((route->protected || route->post) && http_limiter != NULL);
   if (scanned) {
     http_scan_headers(conn, &scan);
     http_client(conn, req, &scan);
   }
-  if (route->path != NULL && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-      strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+  if (route->path != NULL &&
+      (route->post ? strcmp(method, MHD_HTTP_METHOD_POST) != 0
+                   : strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+                         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0))
     return http_method_not_allowed(conn, req);
   if (!route->protected)
     return route->handler(conn, req);
   if (!scanned)
     http_scan_headers(conn, &scan);
+  if (req->route == HTTP_ROUTE_AUTH)
+    return http_auth_route(conn, req, &scan);
   return http_protected(conn, req, &scan);
 }
 
@@ -711,6 +886,10 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
   /* The token of a protected request was copied here: no copy outlives
    * the request. */
   explicit_bzero(req->item.token, sizeof req->item.token);
+  if (req->body != NULL) {
+    explicit_bzero(req->body, HTTP_REVOKE_BODY_MAX);
+    free(req->body);
+  }
   free(req);
 }
 

@@ -70,6 +70,7 @@ static struct {
   atomic_uint next_home; /* the next thread's home endpoint */
   atomic_uint_fast64_t shed, timed_out, batches_ok, batches_failed;
   atomic_uint_fast64_t failovers; /* statements retried on another endpoint */
+  atomic_uint_fast64_t revokes_ok, revokes_failed;
   struct metrics_hist wait_hist, size_hist, call_hist;
 } pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -173,12 +174,15 @@ static struct pool_item *pool_pop(void)
   return item;
 }
 
-static int pool_by_token(const void *a, const void *b)
+/* Items verifying the same token for the same ability (or none) ask the
+ * same question. */
+static int pool_by_question(const void *a, const void *b)
 {
   const struct pool_item *x = *(struct pool_item *const *)a;
   const struct pool_item *y = *(struct pool_item *const *)b;
+  int c = memcmp(x->token, y->token, TOKEN_LEN);
 
-  return memcmp(x->token, y->token, TOKEN_LEN);
+  return c != 0 ? c : strcmp(x->ability, y->ability);
 }
 
 static void pool_finish(struct pool_item *item, enum pool_verdict v)
@@ -193,26 +197,29 @@ static void pool_finish(struct pool_item *item, enum pool_verdict v)
 static void pool_verify_run(unsigned *cur, struct pool_item **items,
                             size_t n)
 {
-  const char *tokens[DB_BATCH_MAX];
+  struct db_check checks[DB_BATCH_MAX];
   struct db_verdict verdict[DB_BATCH_MAX];
-  size_t of[DB_BATCH_MAX]; /* item i's token is tokens[of[i]] */
+  size_t of[DB_BATCH_MAX]; /* item i's question is checks[of[i]] */
   size_t unique = 0;
   char err[256];
   uint64_t t0;
   enum db_result r;
   unsigned other;
 
-  qsort(items, n, sizeof items[0], pool_by_token);
+  qsort(items, n, sizeof items[0], pool_by_question);
   for (size_t i = 0; i < n; i++) {
-    if (unique == 0 ||
-        memcmp(tokens[unique - 1], items[i]->token, TOKEN_LEN) != 0)
-      tokens[unique++] = items[i]->token;
+    if (i == 0 || pool_by_question(&items[i - 1], &items[i]) != 0) {
+      checks[unique].token = items[i]->token;
+      checks[unique].ability =
+          items[i]->ability[0] != '\0' ? items[i]->ability : NULL;
+      unique++;
+    }
     of[i] = unique - 1;
   }
   metrics_observe(&pool.size_hist, unique);
   for (int attempt = 0;; attempt++) {
     t0 = clock_now_us();
-    r = db_verify_batch(tokens, unique, verdict, err, sizeof err);
+    r = db_verify_batch(checks, unique, verdict, err, sizeof err);
     if (r != DB_BACKOFF)
       metrics_observe(&pool.call_hist, clock_since_us(t0));
     pool_note_db(*cur, r, err);
@@ -236,8 +243,33 @@ static void pool_verify_run(unsigned *cur, struct pool_item **items,
   for (size_t i = 0; i < n; i++) {
     const struct db_verdict *v = &verdict[of[i]];
     memcpy(items[i]->tenant_id, v->tenant_id, sizeof v->tenant_id);
-    pool_finish(items[i], v->found ? POOL_VALID : POOL_INVALID);
+    items[i]->state = v->state;
+    pool_finish(items[i], v->state == DB_GRANTED      ? POOL_VALID
+                          : v->state == DB_NO_ABILITY ? POOL_FORBIDDEN
+                                                      : POOL_INVALID);
   }
+}
+
+/* Revokes the item's token on endpoint *cur, then, when that fails (it may
+ * be a read-only replica), on each other usable endpoint in turn: a
+ * revocation must reach a server that takes writes. */
+static void pool_revoke_run(unsigned *cur, struct pool_item *item)
+{
+  char err[256];
+  enum db_result r = db_revoke_leaked(item->token, err, sizeof err);
+  unsigned other;
+
+  pool_note_db(*cur, r, err);
+  for (unsigned k = 1; r != DB_OK && k < pool.cfg.endpoints; k++) {
+    if (!pool_other(*cur, &other))
+      break;
+    pool_move(cur, other);
+    r = db_revoke_leaked(item->token, err, sizeof err);
+    pool_note_db(*cur, r, err);
+  }
+  atomic_fetch_add(r == DB_OK ? &pool.revokes_ok : &pool.revokes_failed, 1);
+  item->tenant_id[0] = '\0';
+  pool_finish(item, r == DB_OK ? POOL_VALID : POOL_DB_ERROR);
 }
 
 /* Pings endpoint *cur, then another usable one when it fails: ready while
@@ -298,7 +330,7 @@ static void *pool_thread_main(void *arg)
     if (pool.len == 0)
       break; /* stopping, and nothing left */
     now = clock_now_us();
-    if (pool.ring[pool.head]->kind == POOL_PING) {
+    if (pool.ring[pool.head]->kind != POOL_VERIFY) {
       run[n++] = pool_pop();
     } else {
       while (n < pool.cfg.batch_max && pool.len > 0 &&
@@ -311,6 +343,8 @@ static void *pool_thread_main(void *arg)
       metrics_observe(&pool.wait_hist, now - run[i]->queued_us);
     if (run[0]->kind == POOL_PING)
       pool_ping_run(&cur, run[0]);
+    else if (run[0]->kind == POOL_REVOKE)
+      pool_revoke_run(&cur, run[0]);
     else
       pool_verify_run(&cur, run, n);
     pthread_mutex_lock(&pool.lock);
@@ -548,6 +582,8 @@ void pool_get_stats(struct pool_stats *out)
   out->batches_ok = atomic_load(&pool.batches_ok);
   out->batches_failed = atomic_load(&pool.batches_failed);
   out->retries = db_retries();
+  out->revokes_ok = atomic_load(&pool.revokes_ok);
+  out->revokes_failed = atomic_load(&pool.revokes_failed);
 }
 
 void pool_metrics(struct metrics_text *t)
@@ -573,6 +609,13 @@ void pool_metrics(struct metrics_text *t)
                  "tenant_authd_db_batches_total{outcome=\"error\"} %llu\n",
               (unsigned long long)s.batches_ok,
               (unsigned long long)s.batches_failed);
+  metrics_add(t, "# HELP tenant_authd_db_revokes_total Calls of "
+                 "revoke_leaked_tenant_token (POST /revoke), by outcome.\n"
+                 "# TYPE tenant_authd_db_revokes_total counter\n"
+                 "tenant_authd_db_revokes_total{outcome=\"ok\"} %llu\n"
+                 "tenant_authd_db_revokes_total{outcome=\"error\"} %llu\n",
+              (unsigned long long)s.revokes_ok,
+              (unsigned long long)s.revokes_failed);
   metrics_counter(t, "tenant_authd_db_failovers_total",
                   "Verify statements tried again on another endpoint after "
                   "failing.",

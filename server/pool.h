@@ -19,29 +19,36 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "metrics.h"
 #include "token.h"
 
+#define POOL_ABILITY_MAX 64 /* the longest ability name (auth.h grammar) */
+
 enum pool_kind {
-  POOL_VERIFY, /* verify token */
-  POOL_PING    /* ask whether the database answers (for /readyz) */
+  POOL_VERIFY, /* verify token, for ability when one is set */
+  POOL_PING,   /* ask whether the database answers (for /readyz) */
+  POOL_REVOKE  /* revoke token, given in clear (POST /revoke) */
 };
 
 enum pool_verdict {
-  POOL_VALID,    /* verify: tenant_id is set; ping: the database answered */
-  POOL_INVALID,  /* verify: unknown, revoked or expired */
-  POOL_DB_ERROR, /* the database failed or timed out: no verdict */
-  POOL_TIMEOUT,  /* waited in the queue past queue_timeout_ms */
-  POOL_STOPPING  /* the pool stopped before a connection took it */
+  POOL_VALID,     /* verify: tenant_id is set; ping, revoke: it ran */
+  POOL_INVALID,   /* verify: state says why */
+  POOL_FORBIDDEN, /* verify: valid, but the token lacks the ability */
+  POOL_DB_ERROR,  /* the database failed or timed out: no verdict */
+  POOL_TIMEOUT,   /* waited in the queue past queue_timeout_ms */
+  POOL_STOPPING   /* the pool stopped before a connection took it */
 };
 
 struct pool_item {
   /* Set by the submitter. */
   enum pool_kind kind;
-  char token[TOKEN_LEN]; /* POOL_VERIFY: a well-formed token */
+  char token[TOKEN_LEN]; /* POOL_VERIFY, POOL_REVOKE: a well-formed token */
+  char ability[POOL_ABILITY_MAX + 1]; /* POOL_VERIFY: "" for none */
   void (*done)(struct pool_item *item);
   /* Set by the pool before done. */
   enum pool_verdict verdict;
+  enum db_state state; /* POOL_VALID, POOL_INVALID, POOL_FORBIDDEN */
   char tenant_id[TOKEN_UUID_LEN + 1];
   uint64_t queued_us; /* clock_now_us() at submit */
 };
@@ -89,6 +96,7 @@ struct pool_stats {
   uint64_t timed_out; /* items answered POOL_TIMEOUT */
   uint64_t batches_ok, batches_failed;
   uint64_t retries; /* database calls retried once (db.h) */
+  uint64_t revokes_ok, revokes_failed;
 };
 
 void pool_get_stats(struct pool_stats *out);

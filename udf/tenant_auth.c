@@ -95,6 +95,33 @@ UDF_API long long tenant_token_valid(UDF_INIT *initid, UDF_ARGS *args,
 }
 
 
+/* tenant_token_find(s): the 1-based position of the first well-formed
+ * token inside s, 0 when s holds none, NULL for NULL. The routines refuse
+ * any name, label or JSON that holds a token anywhere. */
+UDF_API my_bool tenant_token_find_init(UDF_INIT *initid, UDF_ARGS *args,
+                                       char *message)
+{
+  if (udf_one_string_arg(args, message,
+                         "tenant_token_find() expects 1 argument, a string"))
+    return 1;
+  initid->maybe_null = args->maybe_null[0];
+  initid->max_length = 21;
+  return 0;
+}
+
+UDF_API long long tenant_token_find(UDF_INIT *initid, UDF_ARGS *args,
+                                    char *is_null, char *error)
+{
+  (void)initid;
+  (void)error;
+  if (args->args[0] == NULL) {
+    *is_null = 1;
+    return 0;
+  }
+  return (long long)token_find(args->args[0], args->lengths[0]);
+}
+
+
 /* tenant_token_hash(t): SHA-256 of t as 32 bytes when t is well-formed,
  * else NULL. */
 UDF_API my_bool tenant_token_hash_init(UDF_INIT *initid, UDF_ARGS *args,

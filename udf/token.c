@@ -99,6 +99,22 @@ bool token_valid(const char *s, size_t len)
 }
 
 
+size_t token_find(const char *s, size_t len)
+{
+  if (s == NULL || len < TOKEN_LEN)
+    return 0;
+  for (size_t i = 0; i + TOKEN_LEN <= len; i++) {
+    const char *p = memchr(s + i, 't', len - TOKEN_LEN + 1 - i);
+    if (p == NULL)
+      return 0;
+    i = (size_t)(p - s);
+    if (token_valid(p, TOKEN_LEN))
+      return i + 1;
+  }
+  return 0;
+}
+
+
 int token_sha256(const void *s, size_t len, unsigned char out[TOKEN_HASH_LEN])
 {
   unsigned int out_len = 0;

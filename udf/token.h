@@ -48,6 +48,11 @@ int token_generate_from(char out[TOKEN_LEN], token_rand_fn rand_fn);
 /* True iff s[0..len) is a well-formed token. Any bytes, any length. */
 bool token_valid(const char *s, size_t len);
 
+/* Where the first well-formed token inside s[0..len) starts: its offset
+ * plus 1, or 0 when no 64-byte window of s is a token. Any bytes, any
+ * length, linear time: only windows that start with "ta1_" are checked. */
+size_t token_find(const char *s, size_t len);
+
 /* SHA-256 of s[0..len) into out; 0 on success, -1 on an OpenSSL failure. */
 int token_sha256(const void *s, size_t len, unsigned char out[TOKEN_HASH_LEN]);
 

@@ -1,6 +1,7 @@
 /* fuzz_udf.c: fuzz target for the UDF entry points, called as mariadbd
  * calls them. The input is decoded as
- *   byte 0: function (0 valid, 1 hash, 2 generate, 3 uuid, 4 version)
+ *   byte 0: function (0 valid, 1 hash, 2 generate, 3 uuid, 4 version,
+ *   5 find)
  *   byte 1: argument count, 0..4
  *   per argument: a flags byte (bit 0 SQL NULL, bit 1 maybe_null, bit 2
  *   constant, i.e. its value is visible to init, bits 3..5 the Item_result
@@ -23,20 +24,24 @@
 #define RESULT_SIZE 255
 
 typedef my_bool (*udf_init_fn)(UDF_INIT *, UDF_ARGS *, char *);
+typedef long long (*udf_int_fn)(UDF_INIT *, UDF_ARGS *, char *, char *);
 typedef char *(*udf_string_fn)(UDF_INIT *, UDF_ARGS *, char *, unsigned long *,
                                char *, char *);
 
 static const struct udf_entry {
   const char *name;
   udf_init_fn init;
-  udf_string_fn string_fn; /* NULL: tenant_token_valid, an INT function */
+  udf_string_fn string_fn; /* NULL: an INT function, int_fn */
+  udf_int_fn int_fn;
 } udf_entries[] = {
-    {"tenant_token_valid", tenant_token_valid_init, NULL},
-    {"tenant_token_hash", tenant_token_hash_init, tenant_token_hash},
+    {"tenant_token_valid", tenant_token_valid_init, NULL, tenant_token_valid},
+    {"tenant_token_hash", tenant_token_hash_init, tenant_token_hash, NULL},
     {"tenant_token_generate", tenant_token_generate_init,
-     tenant_token_generate},
-    {"tenant_uuid", tenant_uuid_init, tenant_uuid},
-    {"tenant_auth_version", tenant_auth_version_init, tenant_auth_version},
+     tenant_token_generate, NULL},
+    {"tenant_uuid", tenant_uuid_init, tenant_uuid, NULL},
+    {"tenant_auth_version", tenant_auth_version_init, tenant_auth_version,
+     NULL},
+    {"tenant_token_find", tenant_token_find_init, NULL, tenant_token_find},
 };
 
 /* One decoded argument; bytes point into the fuzz input. */
@@ -152,14 +157,21 @@ static void run_value(size_t which, UDF_INIT *init, UDF_ARGS *args)
   char is_null = 0, error = 0;
 
   if (e->string_fn == NULL) {
-    long long v = tenant_token_valid(init, args, &is_null, &error);
+    long long v = e->int_fn(init, args, &is_null, &error);
 
     FUZZ_CHECK(!error);
     if (args->args[0] == NULL) {
       FUZZ_CHECK(is_null && init->maybe_null);
-    } else {
+    } else if (which == 0) {
       FUZZ_CHECK(!is_null);
       FUZZ_CHECK(v == (token_valid(args->args[0], args->lengths[0]) ? 1 : 0));
+    } else {
+      /* find: 0, or a position whose 64-byte window is a token. */
+      FUZZ_CHECK(!is_null);
+      FUZZ_CHECK(v >= 0);
+      FUZZ_CHECK(v == 0 || ((unsigned long long)v + TOKEN_LEN - 1 <=
+                                args->lengths[0] &&
+                            token_valid(args->args[0] + v - 1, TOKEN_LEN)));
     }
   } else {
     char *result = malloc(RESULT_SIZE);

@@ -55,6 +55,7 @@ static void check_verdicts(void)
   CHECK(auth_from_verdict(POOL_DB_ERROR) == AUTH_DB_ERROR);
   CHECK(auth_from_verdict(POOL_STOPPING) == AUTH_DB_ERROR);
   CHECK(auth_from_verdict(POOL_TIMEOUT) == AUTH_OVERLOADED);
+  CHECK(auth_from_verdict(POOL_FORBIDDEN) == AUTH_FORBIDDEN);
 }
 
 static void check_failures(void)
@@ -98,10 +99,40 @@ static void check_denials(void)
            "outcome %d has no name", o);
   CHECK(strcmp(auth_outcome_names[AUTH_OVERLOADED], "overloaded") == 0);
   CHECK(strcmp(auth_outcome_names[AUTH_BAD_REQUEST], "invalid_request") == 0);
+  CHECK(strcmp(auth_outcome_names[AUTH_FORBIDDEN], "insufficient_scope") == 0);
+  d = auth_denial(AUTH_FORBIDDEN);
+  CHECK(d->status == 403 && !d->retry_after);
+  CHECK(!auth_is_failure(AUTH_FORBIDDEN));
+}
+
+/* The ability grammar, from its definition in docs/sql-reference.md. */
+static void check_abilities(void)
+{
+  static const char *const good[] = {"a", "metrics", "metrics:write",
+                                     "a-b_c:d0", "x:y:z", "r2d2"};
+  static const char *const bad[] = {"", "Metrics", "metrics:", ":write",
+                                    "metrics::write", "metrics:*", "*",
+                                    "0abc", "a b", "a\tb", "m:W", "_a",
+                                    "a:-b", "\xc3\xa9"};
+  char big[AUTH_ABILITY_MAX + 2], ch[160];
+
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    CHECKF(auth_ability_valid(good[i], strlen(good[i])), "refused %s", good[i]);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECKF(!auth_ability_valid(bad[i], strlen(bad[i])), "accepted %s", bad[i]);
+  CHECK(!auth_ability_valid(NULL, 3));
+  CHECK(!auth_ability_valid("ab\0c", 4)); /* a NUL inside */
+  memset(big, 'a', sizeof big);
+  CHECK(auth_ability_valid(big, AUTH_ABILITY_MAX));
+  CHECK(!auth_ability_valid(big, AUTH_ABILITY_MAX + 1));
+  auth_forbidden_challenge(ch, sizeof ch, "metrics:write");
+  CHECK(strcmp(ch, "Bearer realm=\"tenant_auth\", error=\"insufficient_scope\", "
+                   "scope=\"metrics:write\"") == 0);
 }
 
 int main(void)
 {
+  check_abilities();
   check_without_database();
   check_verdicts();
   check_failures();

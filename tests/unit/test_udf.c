@@ -193,6 +193,56 @@ static void check_valid(void)
 }
 
 
+/* tenant_token_find on one argument v[0..len) (NULL: SQL NULL). */
+static long long call_find(const void *v, size_t len, char *is_null)
+{
+  struct call c;
+  char error = 0;
+  long long r;
+
+  call_open(&c, 1);
+  REQUIRE(tenant_token_find_init(&c.init, &c.args, c.message) == 0);
+  call_set(&c, 0, v, len);
+  *is_null = 0;
+  r = tenant_token_find(&c.init, &c.args, is_null, &error);
+  CHECK(error == 0);
+  call_close(&c);
+  return r;
+}
+
+
+static void check_find(void)
+{
+  char is_null, buf[3 * TOKEN_LEN], *big;
+
+  for (unsigned n = 0; n <= 4; n++) {
+    if (n != 1)
+      check_refused("tenant_token_find", tenant_token_find_init, n);
+  }
+  check_one_arg_init("tenant_token_find", tenant_token_find_init);
+
+  CHECK(call_find(NULL, 0, &is_null) == 0 && is_null == 1);
+  CHECK(call_find("", 0, &is_null) == 0 && is_null == 0);
+  CHECK(call_find(fixed, TOKEN_LEN, &is_null) == 1 && is_null == 0);
+  CHECK(call_find(fixed, TOKEN_LEN - 1, &is_null) == 0);
+  /* "key=<token> ", with a NUL before it: position 6. */
+  memcpy(buf, "k\0ey=", 6);
+  memcpy(buf + 6, fixed, TOKEN_LEN);
+  buf[6 + TOKEN_LEN] = ' ';
+  CHECK(call_find(buf, 6 + TOKEN_LEN + 1, &is_null) == 7);
+  CHECK(call_find(buf, 6 + TOKEN_LEN - 1, &is_null) == 0);
+
+  big = malloc(BIG_LEN);
+  REQUIRE(big != NULL);
+  memset(big, 't', BIG_LEN);
+  CHECK(call_find(big, BIG_LEN, &is_null) == 0 && is_null == 0);
+  memcpy(big + BIG_LEN - TOKEN_LEN, fixed, TOKEN_LEN);
+  CHECK(call_find(big, BIG_LEN, &is_null) ==
+        (long long)(BIG_LEN - TOKEN_LEN + 1));
+  free(big);
+}
+
+
 /* tenant_token_hash on v[0..len) (NULL: SQL NULL) gives SQL NULL when
  * want_null, else the 32 bytes token_sha256 gives. */
 static void check_hash_of(const void *v, size_t len, int want_null)
@@ -348,6 +398,7 @@ int main(void)
 {
   check_valid();
   check_hash();
+  check_find();
   check_generate();
   check_uuid();
   check_version();
