@@ -118,6 +118,36 @@ static struct db_thread *db_thread_get(char *err, size_t err_size)
   return t;
 }
 
+/* Sets DB_CAUSAL_READS on m; 0 on success. A server that is not a Galera
+ * node (wsrep_on is OFF: a single server, an asynchronous replica) accepts
+ * the setting and ignores it, so it is refused here rather than giving the
+ * operator a guarantee it does not keep. */
+static int db_causal_reads(MYSQL *m, char *err, size_t err_size)
+{
+  static const char on[] = "SELECT @@SESSION.wsrep_on";
+  MYSQL_RES *res;
+  MYSQL_ROW row;
+  bool galera;
+
+  if (mysql_real_query(m, DB_CAUSAL_READS, sizeof DB_CAUSAL_READS - 1) != 0 ||
+      mysql_real_query(m, on, sizeof on - 1) != 0 ||
+      (res = mysql_store_result(m)) == NULL) {
+    snprintf(err, err_size, "connect: --causal-reads: %s (%u)",
+             mysql_error(m), mysql_errno(m));
+    return -1;
+  }
+  row = mysql_fetch_row(res);
+  galera = row != NULL && row[0] != NULL && strcmp(row[0], "1") == 0;
+  mysql_free_result(res);
+  if (!galera) {
+    snprintf(err, err_size,
+             "connect: --causal-reads needs a Galera node, and wsrep_on is "
+             "OFF on this server");
+    return -1;
+  }
+  return 0;
+}
+
 /* Opens t's connection, turns autocommit on, sets DB_CAUSAL_READS if asked
  * and runs DB_SESSION_SETUP; 0 on
  * success. Statements are prepared when first used. Autocommit is set whatever the server's
@@ -158,10 +188,7 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
     mysql_close(m);
     return -1;
   }
-  if (db_cfg.causal_reads &&
-      mysql_real_query(m, DB_CAUSAL_READS, sizeof DB_CAUSAL_READS - 1) != 0) {
-    snprintf(err, err_size, "connect: --causal-reads: %s failed: %s (%u)",
-             DB_CAUSAL_READS, mysql_error(m), mysql_errno(m));
+  if (db_cfg.causal_reads && db_causal_reads(m, err, err_size) != 0) {
     mysql_close(m);
     return -1;
   }
@@ -488,6 +515,13 @@ static enum db_result db_call(const struct db_args *a, char *err,
     if (r != DB_ERROR) {
       t->backoff_ms = 0;
       return r;
+    }
+    /* A replica refusing a revocation is healthy: it keeps its connection,
+     * and the caller tries a writable endpoint. */
+    if (a->op == DB_OP_REVOKE &&
+        t->last_errno == 1290 /* ER_OPTION_PREVENTS_STATEMENT */) {
+      t->backoff_ms = 0;
+      return DB_REFUSED;
     }
     if (attempt == 0 && db_lock_error(t->last_errno)) {
       atomic_fetch_add(&db_retried, 1);

@@ -28,7 +28,9 @@ struct db_settings {
 enum db_result {
   DB_OK,        /* the statement ran */
   DB_ERROR,     /* the database failed, timed out or is unreachable */
-  DB_BACKOFF    /* not tried: waiting before the next connect attempt */
+  DB_BACKOFF,   /* not tried: waiting before the next connect attempt */
+  DB_REFUSED    /* db_revoke_leaked only: the server is read-only (error
+                   1290); it answered, so it is not down */
 };
 
 /* Once, before any thread calls the functions below. Copies *s; its

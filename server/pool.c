@@ -259,13 +259,15 @@ static void pool_revoke_run(unsigned *cur, struct pool_item *item)
   enum db_result r = db_revoke_leaked(item->token, err, sizeof err);
   unsigned other;
 
-  pool_note_db(*cur, r, err);
+  /* A read-only endpoint answered (DB_REFUSED): it stays up for
+   * verification, and the next endpoint is asked. */
+  pool_note_db(*cur, r == DB_REFUSED ? DB_OK : r, err);
   for (unsigned k = 1; r != DB_OK && k < pool.cfg.endpoints; k++) {
     if (!pool_other(*cur, &other))
       break;
     pool_move(cur, other);
     r = db_revoke_leaked(item->token, err, sizeof err);
-    pool_note_db(*cur, r, err);
+    pool_note_db(*cur, r == DB_REFUSED ? DB_OK : r, err);
   }
   atomic_fetch_add(r == DB_OK ? &pool.revokes_ok : &pool.revokes_failed, 1);
   item->tenant_id[0] = '\0';

@@ -23,10 +23,16 @@ V() { printf '%s-node%s' "$PREFIX_VAR" "$1"; }
 nsql() { ta_sql "$(V "$1")" "$DB" -N -B -e "$2"; }
 
 # Ports: the client port, Galera's group port, IST and SST, per node.
+# Twelve distinct ports (ta_free_port may answer the same one twice).
 declare -A PORT GPORT IPORT SPORT
+galera_ports=()
+while [ ${#galera_ports[@]} -lt 12 ]; do
+  p=$(ta_free_port) || ta_die "no free port"
+  [[ " ${galera_ports[*]} " == *" $p "* ]] || galera_ports+=("$p")
+done
 for n in 1 2 3; do
-  PORT[$n]=$(ta_free_port); GPORT[$n]=$(ta_free_port)
-  IPORT[$n]=$(ta_free_port); SPORT[$n]=$(ta_free_port)
+  PORT[$n]=${galera_ports[$((4 * n - 4))]} GPORT[$n]=${galera_ports[$((4 * n - 3))]}
+  IPORT[$n]=${galera_ports[$((4 * n - 2))]} SPORT[$n]=${galera_ports[$((4 * n - 1))]}
 done
 CLUSTER="gcomm://127.0.0.1:${GPORT[1]},127.0.0.1:${GPORT[2]},127.0.0.1:${GPORT[3]}"
 
@@ -59,7 +65,7 @@ wsrep-cluster-name=tenant_auth_test
 wsrep-cluster-address=$CLUSTER
 wsrep-node-name=node$n
 wsrep-node-address=127.0.0.1:${GPORT[$n]}
-wsrep-provider-options=base_port=${GPORT[$n]};ist.recv_addr=127.0.0.1:${IPORT[$n]};gcache.size=64M;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT6S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;pc.wait_prim_timeout=PT30S
+wsrep-provider-options=base_port=${GPORT[$n]};gmcast.listen_addr=tcp://127.0.0.1:${GPORT[$n]};ist.recv_addr=127.0.0.1:${IPORT[$n]};gcache.size=64M;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT6S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;pc.wait_prim_timeout=PT30S
 wsrep-sst-method=mariabackup
 wsrep-sst-auth=root:
 wsrep-sst-receive-address=127.0.0.1:${SPORT[$n]}
@@ -116,6 +122,8 @@ galera_down() {
 # everything on exit.
 galera_up() {
   local n
+  # mariabackup's state transfer logs in as root through the socket.
+  [ "$(id -u)" -eq 0 ] || { echo "SKIP galera: needs root (mariabackup SST as root)"; exit 0; }
   ta_install_deps galera-4 mariadb-backup socat
   [ -f "$PROVIDER" ] || ta_die "no Galera provider at $PROVIDER (package galera-4)"
   for n in 1 2 3; do [ -d "$(V $n)" ] && ta_db_stop "$(V $n)"; rm -rf "$(V $n)"; done
@@ -133,11 +141,11 @@ galera_up() {
   # One option file for every tenant-authd here: the account in [client],
   # one group per node.
   ( umask 077
-    printf '[client]\nuser=tenant_authd\npassword=%s\ndatabase=%s\n' "$PW" "$DB"
-    for n in 1 2 3; do
-      printf '[node%s]\nsocket=%s/mysqld.sock\n' "$n" "$(cd "$(V $n)" && pwd)"
-    done
-  ) > "$PREFIX_VAR.cnf"
+    { printf '[client]\nuser=tenant_authd\npassword=%s\ndatabase=%s\n' "$PW" "$DB"
+      for n in 1 2 3; do
+        printf '[node%s]\nsocket=%s/mysqld.sock\n' "$n" "$(cd "$(V $n)" && pwd)"
+      done
+    } > "$PREFIX_VAR.cnf" )
 }
 
 # authd_start NAME ARGS...: starts a tenant-authd on a free port; sets
