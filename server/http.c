@@ -602,9 +602,8 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
   struct conns_stats cs;
   enum MHD_Result ret;
 
-  metrics_add(&t, "# HELP tenant_authd_requests_total HTTP requests "
-                  "answered, by route and status.\n"
-                  "# TYPE tenant_authd_requests_total counter\n");
+  metrics_family(&t, "tenant_authd_requests_total", "counter",
+                 "HTTP requests answered, by route and status.");
   for (size_t r = 0; r < HTTP_ROUTE_COUNT; r++) {
     for (unsigned s = 100; s < HTTP_STATUS_MAX; s++) {
       uint64_t n = atomic_load(&http_stats.requests[r][s]);
@@ -615,16 +614,15 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                     http_routes[r].label, s, (unsigned long long)n);
     }
   }
-  metrics_add(&t, "# HELP tenant_authd_auth_total Authentication outcomes "
-                  "on protected routes.\n"
-                  "# TYPE tenant_authd_auth_total counter\n");
+  metrics_family(&t, "tenant_authd_auth_total", "counter",
+                 "Authentication outcomes on protected routes.");
   for (size_t o = 0; o < AUTH_OUTCOMES; o++)
     metrics_add(&t, "tenant_authd_auth_total{outcome=\"%s\"} %llu\n",
                 auth_outcome_names[o],
                 (unsigned long long)atomic_load(&http_stats.auth[o]));
-  metrics_add(&t, "# HELP tenant_authd_invalid_tokens_total Well-formed "
-                  "tokens the database refused (outcome invalid), by why.\n"
-                  "# TYPE tenant_authd_invalid_tokens_total counter\n");
+  metrics_family(&t, "tenant_authd_invalid_tokens_total", "counter",
+                 "Well-formed tokens the database refused (outcome "
+                 "invalid), by why.");
   {
     static const char *const why[DB_STATES] = {
         "", "", "unknown", "revoked", "expired", "suspended", "malformed"};
@@ -633,9 +631,8 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                   why[w],
                   (unsigned long long)atomic_load(&http_stats.invalid[w]));
   }
-  metrics_add(&t, "# HELP tenant_authd_revoke_total POST /revoke requests, "
-                  "by outcome.\n"
-                  "# TYPE tenant_authd_revoke_total counter\n");
+  metrics_family(&t, "tenant_authd_revoke_total", "counter",
+                 "POST /revoke requests, by outcome.");
   for (size_t o = 0; o < HTTP_REVOKE_OUTCOMES; o++)
     metrics_add(&t, "tenant_authd_revoke_total{outcome=\"%s\"} %llu\n",
                 http_revoke_names[o],

@@ -39,18 +39,24 @@ void metrics_add(struct metrics_text *t, const char *fmt, ...)
   }
 }
 
+void metrics_family(struct metrics_text *t, const char *name,
+                    const char *type, const char *help)
+{
+  metrics_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
 void metrics_counter(struct metrics_text *t, const char *name,
                      const char *help, uint64_t value)
 {
-  metrics_add(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help,
-              name, name, (unsigned long long)value);
+  metrics_family(t, name, "counter", help);
+  metrics_add(t, "%s %llu\n", name, (unsigned long long)value);
 }
 
 void metrics_gauge(struct metrics_text *t, const char *name, const char *help,
                    double value)
 {
-  metrics_add(t, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help,
-              name, name, value);
+  metrics_family(t, name, "gauge", help);
+  metrics_add(t, "%s %.17g\n", name, value);
 }
 
 void metrics_observe(struct metrics_hist *h, uint64_t value)
@@ -70,7 +76,7 @@ void metrics_histogram(struct metrics_text *t, const char *name,
 {
   uint64_t cumulative = 0;
 
-  metrics_add(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  metrics_family(t, name, "histogram", help);
   for (size_t b = 0; b <= h->n; b++) {
     cumulative += atomic_load(&h->bucket[b]);
     metrics_add(t, "%s_bucket{le=\"%s\"} %llu\n", name,
