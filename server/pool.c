@@ -82,11 +82,11 @@ static struct {
 /* Records the outcome of a call to endpoint e and logs when it goes from
  * answering to not answering or back: one line per change, never one per
  * failed call. A failure marks e down for its backoff (50 ms doubling up
- * to --db-retry-max); a success clears it. */
+ * to --db-retry-max); a success or a refusal (DB_REFUSED) clears it. */
 static void pool_note_db(unsigned e, enum db_result r, const char *err)
 {
   struct pool_endpoint *ep = &pool.ep[e];
-  int up = r == DB_OK;
+  int up = r == DB_OK || r == DB_REFUSED; /* a refusal is an answer */
   int was;
   char warning[256], where[96] = "";
 
@@ -259,15 +259,15 @@ static void pool_revoke_run(unsigned *cur, struct pool_item *item)
   enum db_result r = db_revoke_leaked(item->token, err, sizeof err);
   unsigned other;
 
-  /* A read-only endpoint answered (DB_REFUSED): it stays up for
+  /* A read-only endpoint answers DB_REFUSED: it stays up for
    * verification, and the next endpoint is asked. */
-  pool_note_db(*cur, r == DB_REFUSED ? DB_OK : r, err);
+  pool_note_db(*cur, r, err);
   for (unsigned k = 1; r != DB_OK && k < pool.cfg.endpoints; k++) {
     if (!pool_other(*cur, &other))
       break;
     pool_move(cur, other);
     r = db_revoke_leaked(item->token, err, sizeof err);
-    pool_note_db(*cur, r == DB_REFUSED ? DB_OK : r, err);
+    pool_note_db(*cur, r, err);
   }
   atomic_fetch_add(r == DB_OK ? &pool.revokes_ok : &pool.revokes_failed, 1);
   item->tenant_id[0] = '\0';
@@ -604,17 +604,16 @@ void pool_metrics(struct metrics_text *t)
   metrics_counter(t, "tenant_authd_queue_timeouts_total",
                   "Requests answered 503 after waiting --queue-timeout.",
                   s.timed_out);
-  metrics_add(t, "# HELP tenant_authd_db_batches_total Verify statements, "
-                 "by outcome.\n"
-                 "# TYPE tenant_authd_db_batches_total counter\n"
-                 "tenant_authd_db_batches_total{outcome=\"ok\"} %llu\n"
+  metrics_family(t, "tenant_authd_db_batches_total", "counter",
+                 "Verify statements, by outcome.");
+  metrics_add(t, "tenant_authd_db_batches_total{outcome=\"ok\"} %llu\n"
                  "tenant_authd_db_batches_total{outcome=\"error\"} %llu\n",
               (unsigned long long)s.batches_ok,
               (unsigned long long)s.batches_failed);
-  metrics_add(t, "# HELP tenant_authd_db_revokes_total Calls of "
-                 "revoke_leaked_tenant_token (POST /revoke), by outcome.\n"
-                 "# TYPE tenant_authd_db_revokes_total counter\n"
-                 "tenant_authd_db_revokes_total{outcome=\"ok\"} %llu\n"
+  metrics_family(t, "tenant_authd_db_revokes_total", "counter",
+                 "Calls of revoke_leaked_tenant_token (POST /revoke), by "
+                 "outcome.");
+  metrics_add(t, "tenant_authd_db_revokes_total{outcome=\"ok\"} %llu\n"
                  "tenant_authd_db_revokes_total{outcome=\"error\"} %llu\n",
               (unsigned long long)s.revokes_ok,
               (unsigned long long)s.revokes_failed);
@@ -622,21 +621,19 @@ void pool_metrics(struct metrics_text *t)
                   "Verify statements tried again on another endpoint after "
                   "failing.",
                   atomic_load(&pool.failovers));
-  metrics_add(t, "# HELP tenant_authd_db_endpoint_up 1 when the endpoint's "
-                 "last call worked, 0 when it failed, -1 before any.\n"
-                 "# TYPE tenant_authd_db_endpoint_up gauge\n");
+  metrics_family(t, "tenant_authd_db_endpoint_up", "gauge",
+                 "1 when the endpoint's last call worked, 0 when it failed, "
+                 "-1 before any.");
   for (unsigned e = 0; e < pool.cfg.endpoints; e++)
     metrics_add(t, "tenant_authd_db_endpoint_up{group=\"%s\"} %d\n",
                 pool.ep[e].group, atomic_load(&pool.ep[e].up));
-  metrics_add(t, "# HELP tenant_authd_db_endpoint_connections Pool "
-                 "connections on the endpoint now.\n"
-                 "# TYPE tenant_authd_db_endpoint_connections gauge\n");
+  metrics_family(t, "tenant_authd_db_endpoint_connections", "gauge",
+                 "Pool connections on the endpoint now.");
   for (unsigned e = 0; e < pool.cfg.endpoints; e++)
     metrics_add(t, "tenant_authd_db_endpoint_connections{group=\"%s\"} %u\n",
                 pool.ep[e].group, atomic_load(&pool.ep[e].connections));
-  metrics_add(t, "# HELP tenant_authd_db_endpoint_batches_total Verify "
-                 "statements per endpoint, by outcome.\n"
-                 "# TYPE tenant_authd_db_endpoint_batches_total counter\n");
+  metrics_family(t, "tenant_authd_db_endpoint_batches_total", "counter",
+                 "Verify statements per endpoint, by outcome.");
   for (unsigned e = 0; e < pool.cfg.endpoints; e++)
     metrics_add(t,
                 "tenant_authd_db_endpoint_batches_total{group=\"%s\","
