@@ -75,10 +75,14 @@ transferfmt=socat
 CNF
 }
 
-# node_synced N: node N answers and is Synced (not joining, not a donor).
-node_synced() {
-  [ "$(ta_sql "$(V "$1")" -N -B -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'wsrep_local_state_comment'" 2>/dev/null)" = Synced ]
+# wstat N NAME: a wsrep status variable of node N (empty when it does not
+# answer).
+wstat() {
+  ta_sql "$(V "$1")" -N -B -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = '$2'" 2>/dev/null
 }
+
+# node_synced N: node N answers and is Synced (not joining, not a donor).
+node_synced() { [ "$(wstat "$1" wsrep_local_state_comment)" = Synced ]; }
 STARTED=()
 
 # node_start N [mariadbd options]: starts node N with its option file once
