@@ -9,9 +9,9 @@
 #define AUTH_REALM "Bearer realm=\"tenant_auth\""
 
 const char *const auth_outcome_names[AUTH_OUTCOMES] = {
-    "ok",       "missing",         "invalid",      "malformed",
-    "db_error", "invalid_request", "rate_limited", "overloaded",
-    "insufficient_scope"};
+    "ok",           "missing",    "invalid",
+    "malformed",    "db_error",   "invalid_request",
+    "rate_limited", "overloaded", "insufficient_scope"};
 
 enum auth_outcome auth_check(const char *value, size_t len, unsigned count,
                              const char **cred, size_t *cred_len)
@@ -72,8 +72,8 @@ bool auth_ability_valid(const char *s, size_t len)
       segment_start = false;
     } else if (c == ':') {
       segment_start = true;
-    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-')) {
+    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                 c == '-')) {
       return false;
     }
   }
@@ -83,8 +83,7 @@ bool auth_ability_valid(const char *s, size_t len)
 void auth_forbidden_challenge(char *out, size_t out_size, const char *ability)
 {
   snprintf(out, out_size,
-           AUTH_REALM ", error=\"insufficient_scope\", scope=\"%s\"",
-           ability);
+           AUTH_REALM ", error=\"insufficient_scope\", scope=\"%s\"", ability);
 }
 
 static const struct auth_denial auth_missing = {

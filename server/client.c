@@ -202,7 +202,6 @@ static int client_forwarded(struct client_addr *out,
   return found ? 0 : -1;
 }
 
-
 /* True for the bytes of an RFC 7230 token. */
 static bool client_tchar(unsigned char c)
 {
@@ -212,12 +211,10 @@ static bool client_tchar(unsigned char c)
   return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-
 static char client_lower(char c)
 {
   return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
-
 
 /* True when a[0..a_len) and b[0..b_len) are equal but for case. */
 static bool client_same_name(const char *a, size_t a_len, const char *b,
@@ -231,7 +228,6 @@ static bool client_same_name(const char *a, size_t a_len, const char *b,
   }
   return true;
 }
-
 
 int client_header_name_check(const char *name, char *err, size_t err_size)
 {
@@ -254,7 +250,6 @@ int client_header_name_check(const char *name, char *err, size_t err_size)
   }
   return 0;
 }
-
 
 int client_policy_init(struct client_policy *p,
                        const struct client_net *trusted, size_t n,
@@ -285,7 +280,6 @@ int client_policy_init(struct client_policy *p,
   p->ipv6_prefix = ipv6_prefix;
   return 0;
 }
-
 
 void client_headers_offer(struct client_headers *h,
                           const struct client_policy *p, const char *name,
@@ -320,7 +314,6 @@ void client_headers_offer(struct client_headers *h,
   h->kept++;
 }
 
-
 enum client_source client_pick(struct client_addr *out,
                                const struct client_addr *peer,
                                const struct client_policy *p,
@@ -344,7 +337,6 @@ enum client_source client_pick(struct client_addr *out,
   return CLIENT_FROM_MALFORMED;
 }
 
-
 void client_key(struct client_addr *key, const struct client_addr *a,
                 const struct client_policy *p)
 {
@@ -357,4 +349,3 @@ void client_key(struct client_addr *key, const struct client_addr *a,
   for (unsigned i = prefix / 8 + 1; i < 16; i++)
     key->b[i] = 0;
 }
-

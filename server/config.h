@@ -56,9 +56,9 @@ struct cfg {
   struct cfg_nets trusted;     /* --trusted-proxy networks */
   const char *client_ip_header; /* the one header a trusted proxy sets */
   unsigned ipv6_prefix;         /* IPv6 clients are limited per this prefix */
-  unsigned usage_interval;     /* seconds between usage flushes; 0: off */
-  unsigned usage_max;          /* distinct hashes pending at most */
-  const char *usage_db_group;  /* NULL: db_group */
+  unsigned usage_interval;      /* seconds between usage flushes; 0: off */
+  unsigned usage_max;           /* distinct hashes pending at most */
+  const char *usage_db_group;   /* NULL: db_group */
 
   /* Resolved from listen by cfg_parse. */
   struct sockaddr_storage addr;

@@ -38,9 +38,9 @@
 #define DB_FAST_FAIL_MS 250
 
 struct db_thread {
-  MYSQL *mysql;     /* NULL while closed */
+  MYSQL *mysql;                        /* NULL while closed */
   MYSQL_STMT *batch[DB_BATCH_MAX + 1]; /* [n]: batch statement of size n */
-  MYSQL_STMT *note; /* DB_NOTE_QUERY, prepared on first use; else NULL */
+  MYSQL_STMT *note;   /* DB_NOTE_QUERY, prepared on first use; else NULL */
   MYSQL_STMT *revoke; /* DB_REVOKE_QUERY, likewise */
   unsigned backoff_ms;
   uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
@@ -132,8 +132,8 @@ static int db_causal_reads(MYSQL *m, char *err, size_t err_size)
   if (mysql_real_query(m, DB_CAUSAL_READS, sizeof DB_CAUSAL_READS - 1) != 0 ||
       mysql_real_query(m, on, sizeof on - 1) != 0 ||
       (res = mysql_store_result(m)) == NULL) {
-    snprintf(err, err_size, "connect: --causal-reads: %s (%u)",
-             mysql_error(m), mysql_errno(m));
+    snprintf(err, err_size, "connect: --causal-reads: %s (%u)", mysql_error(m),
+             mysql_errno(m));
     return -1;
   }
   row = mysql_fetch_row(res);
@@ -150,10 +150,10 @@ static int db_causal_reads(MYSQL *m, char *err, size_t err_size)
 
 /* Opens t's connection, turns autocommit on, sets DB_CAUSAL_READS if asked
  * and runs DB_SESSION_SETUP; 0 on
- * success. Statements are prepared when first used. Autocommit is set whatever the server's
- * default or an option file's init-command says: in one long transaction a
- * connection would keep reading an old snapshot, and a revoked token would
- * go on verifying. */
+ * success. Statements are prepared when first used. Autocommit is set whatever
+ * the server's default or an option file's init-command says: in one long
+ * transaction a connection would keep reading an old snapshot, and a revoked
+ * token would go on verifying. */
 static int db_connect(struct db_thread *t, char *err, size_t err_size)
 {
   unsigned connect_timeout = db_cfg.connect_timeout;
@@ -262,8 +262,8 @@ static enum db_result db_prepare(struct db_thread *t, MYSQL_STMT **stmt,
 /* The words verify_tenant_token_ability answers besides a UUID, in the
  * order of enum db_state from DB_NO_ABILITY on. */
 static const char *const db_state_words[DB_STATES] = {
-    "", "insufficient_scope", "unknown", "revoked", "expired", "suspended",
-    "malformed"};
+    "",        "insufficient_scope", "unknown",  "revoked",
+    "expired", "suspended",          "malformed"};
 
 /* The verdict for one answer buf[0..len) (is_null: SQL NULL); false when
  * the answer is none of the expected ones. */
@@ -316,8 +316,8 @@ static enum db_result db_execute_batch(struct db_thread *t,
     size *= 2;
   len += (size_t)snprintf(query, sizeof query, "SELECT " DB_VERIFY_CALL);
   for (size_t i = 1; i < size; i++)
-    len += (size_t)snprintf(query + len, sizeof query - len,
-                            "," DB_VERIFY_CALL);
+    len +=
+        (size_t)snprintf(query + len, sizeof query - len, "," DB_VERIFY_CALL);
   if (db_prepare(t, &t->batch[size], query, len, err, err_size) != DB_OK)
     return DB_ERROR;
   stmt = t->batch[size];
@@ -460,8 +460,8 @@ struct db_args {
   enum db_op op;
   const struct db_check *checks; /* DB_OP_VERIFY: n of them */
   const char *token;             /* DB_OP_REVOKE: TOKEN_LEN bytes */
-  struct db_verdict *out;    /* DB_OP_VERIFY: n verdicts */
-  const unsigned char *hashes; /* DB_OP_NOTE: n packed hashes */
+  struct db_verdict *out;        /* DB_OP_VERIFY: n verdicts */
+  const unsigned char *hashes;   /* DB_OP_NOTE: n packed hashes */
   size_t n;
 };
 
@@ -470,7 +470,8 @@ struct db_args {
  * A read-only statement cannot cause either, but a Galera applier can. */
 static bool db_lock_error(unsigned e)
 {
-  return e == 1213 /* ER_LOCK_DEADLOCK */ || e == 1205 /* ER_LOCK_WAIT_TIMEOUT */;
+  return e == 1213 /* ER_LOCK_DEADLOCK */ ||
+         e == 1205 /* ER_LOCK_WAIT_TIMEOUT */;
 }
 
 /* Runs a on the thread connection, connecting and reconnecting as needed.
@@ -528,8 +529,7 @@ static enum db_result db_call(const struct db_args *a, char *err,
       continue;
     }
     db_close(t);
-    if (reused && attempt == 0 &&
-        clock_since_us(t0) < DB_FAST_FAIL_MS * 1000) {
+    if (reused && attempt == 0 && clock_since_us(t0) < DB_FAST_FAIL_MS * 1000) {
       atomic_fetch_add(&db_retried, 1);
       continue;
     }
@@ -567,8 +567,8 @@ enum db_result db_verify_batch(const struct db_check *checks, size_t n,
                                struct db_verdict *out, char *err,
                                size_t err_size)
 {
-  const struct db_args a = {.op = DB_OP_VERIFY, .checks = checks, .out = out,
-                            .n = n};
+  const struct db_args a = {
+      .op = DB_OP_VERIFY, .checks = checks, .out = out, .n = n};
 
   if (n == 0 || n > DB_BATCH_MAX) {
     snprintf(err, err_size, "verify: a batch holds 1 to %d tokens, not %zu",
@@ -586,8 +586,7 @@ enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
   return db_call(&a, err, err_size);
 }
 
-enum db_result db_revoke_leaked(const char *token, char *err,
-                                size_t err_size)
+enum db_result db_revoke_leaked(const char *token, char *err, size_t err_size)
 {
   const struct db_args a = {.op = DB_OP_REVOKE, .token = token};
 

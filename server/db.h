@@ -3,9 +3,9 @@
  * connection") holding prepared statements: SELECT
  * verify_tenant_token_ability(?, ?) repeated once per token of a batch,
  * CALL note_tenant_token_use(?) once the thread has noted use, and CALL
- * revoke_leaked_tenant_token(?) once it has revoked a token. It is opened on first use with
- * autocommit=1, reused, re-opened with backoff when it breaks, and closed
- * when the thread exits. */
+ * revoke_leaked_tenant_token(?) once it has revoked a token. It is opened on
+ * first use with autocommit=1, reused, re-opened with backoff when it breaks,
+ * and closed when the thread exits. */
 #ifndef TENANT_AUTHD_DB_H
 #define TENANT_AUTHD_DB_H
 
@@ -26,11 +26,11 @@ struct db_settings {
 };
 
 enum db_result {
-  DB_OK,        /* the statement ran */
-  DB_ERROR,     /* the database failed, timed out or is unreachable */
-  DB_BACKOFF,   /* not tried: waiting before the next connect attempt */
-  DB_REFUSED    /* db_revoke_leaked only: the server is read-only (error
-                   1290); it answered, so it is not down */
+  DB_OK,      /* the statement ran */
+  DB_ERROR,   /* the database failed, timed out or is unreachable */
+  DB_BACKOFF, /* not tried: waiting before the next connect attempt */
+  DB_REFUSED  /* db_revoke_leaked only: the server is read-only (error
+                 1290); it answered, so it is not down */
 };
 
 /* Once, before any thread calls the functions below. Copies *s; its
@@ -46,13 +46,13 @@ void db_shutdown(void);
 /* What the database said of one token (verify_tenant_token_ability's
  * word): valid and granted, valid without the ability, or why invalid. */
 enum db_state {
-  DB_GRANTED,       /* tenant_id is set */
-  DB_NO_ABILITY,    /* insufficient_scope */
+  DB_GRANTED,    /* tenant_id is set */
+  DB_NO_ABILITY, /* insufficient_scope */
   DB_UNKNOWN,
   DB_REVOKED,
   DB_EXPIRED,
-  DB_SUSPENDED,     /* the tenant is suspended */
-  DB_MALFORMED,     /* the database found it malformed (never sent so) */
+  DB_SUSPENDED, /* the tenant is suspended */
+  DB_MALFORMED, /* the database found it malformed (never sent so) */
   DB_STATES
 };
 
@@ -76,8 +76,7 @@ enum db_result db_verify_batch(const struct db_check *checks, size_t n,
 
 /* Revokes a leaked token (revoke_leaked_tenant_token): DB_OK once the
  * database has run it, whether or not it knew the token. */
-enum db_result db_revoke_leaked(const char *token, char *err,
-                                size_t err_size);
+enum db_result db_revoke_leaked(const char *token, char *err, size_t err_size);
 
 /* Records the use of n tokens: hashes holds their SHA-256 values packed end
  * to end (n * TOKEN_HASH_LEN bytes, at most DB_NOTE_MAX of them). DB_OK once

@@ -26,9 +26,9 @@ static struct {
   bool started;
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  bool stopping;   /* under lock */
-  size_t lost;     /* hashes the last round could not write */
-  bool failing;    /* the last round failed: logged once per change */
+  bool stopping; /* under lock */
+  size_t lost;   /* hashes the last round could not write */
+  bool failing;  /* the last round failed: logged once per change */
   atomic_uint_fast64_t flushes, failures, noted;
 } fl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -113,8 +113,8 @@ int flusher_start(struct usage_set *set, unsigned interval_s,
   fl.set = set;
   fl.group = group;
   fl.interval_ms = interval_s * 1000U;
-  fl.retry_max_ms = retry_max_ms < fl.interval_ms ? retry_max_ms
-                                                  : fl.interval_ms;
+  fl.retry_max_ms =
+      retry_max_ms < fl.interval_ms ? retry_max_ms : fl.interval_ms;
   if (fl.retry_max_ms < FLUSHER_BACKOFF_MIN_MS)
     fl.retry_max_ms = FLUSHER_BACKOFF_MIN_MS;
   fl.stopping = false;
@@ -128,8 +128,7 @@ int flusher_start(struct usage_set *set, unsigned interval_s,
   rc = pthread_create(&fl.thread, NULL, flusher_main, NULL);
   if (rc != 0) {
     pthread_cond_destroy(&fl.wake);
-    snprintf(err, err_size, "usage flusher: pthread_create: %s",
-             strerror(rc));
+    snprintf(err, err_size, "usage flusher: pthread_create: %s", strerror(rc));
     return -1;
   }
   fl.started = true;

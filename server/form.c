@@ -70,9 +70,9 @@ enum form_result form_get(const char *body, size_t len, const char *name,
       if (found)
         return FORM_REPEATED;
       found = true;
-      v = eq != NULL ? form_decode(eq + 1, pair_len - key_len - 1, out,
-                                   out_size)
-                     : form_decode("", 0, out, out_size);
+      v = eq != NULL
+              ? form_decode(eq + 1, pair_len - key_len - 1, out, out_size)
+              : form_decode("", 0, out, out_size);
       if (v < 0)
         return FORM_MALFORMED;
       *out_len = (size_t)v;

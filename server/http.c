@@ -81,12 +81,14 @@ struct http_request {
   _Atomic enum http_phase phase;
   struct MHD_Connection *conn; /* for the resume */
   struct pool_item item;
-  size_t body_len;                    /* bytes of request body received so far */
-  char *body; /* POST /revoke: the first HTTP_REVOKE_BODY_MAX bytes, else NULL */
+  size_t body_len; /* bytes of request body received so far */
+  char
+      *body; /* POST /revoke: the first HTTP_REVOKE_BODY_MAX bytes, else NULL */
   char tenant_id[TOKEN_UUID_LEN + 1]; /* set once authenticated */
   char hint[TOKEN_HINT_LEN * 4 + 1];  /* the token's first bytes, escaped */
   struct client_addr client;          /* set by http_client */
-  struct client_addr limit_key; /* client_key(client): what the limiter counts */
+  struct client_addr
+      limit_key; /* client_key(client): what the limiter counts */
   char client_text[CLIENT_ADDR_TEXT_MAX]; /* "" until http_client ran */
   char method[32];                        /* escaped; only with --access-log */
   char path[HTTP_PATH_LOG_MAX];           /* escaped; only with --access-log */
@@ -165,9 +167,9 @@ static struct {
 
 static struct MHD_Daemon *http_daemon;
 static const struct cfg *http_cfg;
-static struct limiter *http_limiter; /* NULL: --auth-fail-limit 0 */
+static struct limiter *http_limiter;     /* NULL: --auth-fail-limit 0 */
 static struct client_policy http_policy; /* set by http_start */
-static struct usage_set *http_usage; /* NULL: --usage-interval 0 */
+static struct usage_set *http_usage;     /* NULL: --usage-interval 0 */
 static char http_retry_after[16];
 static atomic_bool http_stopping;
 static atomic_uint http_in_flight;
@@ -217,7 +219,6 @@ static enum MHD_Result http_reply(struct MHD_Connection *conn,
     req->status = status;
   return ret;
 }
-
 
 static enum MHD_Result http_unavailable(struct MHD_Connection *conn,
                                         struct http_request *req,
@@ -320,11 +321,11 @@ static enum MHD_Result http_deny(struct MHD_Connection *conn,
     auth_forbidden_challenge(challenge, sizeof challenge, req->item.ability);
     h[n++] = (struct http_header){MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge};
   } else if (d->challenge != NULL)
-    h[n++] = (struct http_header){MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                  d->challenge};
+    h[n++] =
+        (struct http_header){MHD_HTTP_HEADER_WWW_AUTHENTICATE, d->challenge};
   else if (d->retry_after)
-    h[n++] = (struct http_header){MHD_HTTP_HEADER_RETRY_AFTER,
-                                  http_retry_after};
+    h[n++] =
+        (struct http_header){MHD_HTTP_HEADER_RETRY_AFTER, http_retry_after};
   return http_reply(conn, req, d->status, HTTP_JSON, d->body, h, n);
 }
 
@@ -443,8 +444,8 @@ static enum MHD_Result http_protected(struct MHD_Connection *conn,
   /* A blocked address is answered before its credentials are even parsed:
    * a flood of guesses costs neither parsing nor a database call. */
   if (http_limiter != NULL &&
-      limiter_blocked(http_limiter, &req->limit_key, limiter_now_ms(http_limiter),
-                      &retry_after_s)) {
+      limiter_blocked(http_limiter, &req->limit_key,
+                      limiter_now_ms(http_limiter), &retry_after_s)) {
     atomic_fetch_add(&http_stats.auth[AUTH_RATE_LIMITED], 1);
     return http_too_many(conn, req, retry_after_s);
   }
@@ -535,10 +536,10 @@ static enum MHD_Result http_revoke(struct MHD_Connection *conn,
   if (fr != FORM_OK || len == 0) {
     atomic_fetch_add(&http_stats.revoke[HTTP_REVOKE_BAD], 1);
     explicit_bzero(value, sizeof value);
-    return http_invalid_request(
-        conn, req,
-        fr == FORM_REPEATED ? "the token parameter must be given once"
-                            : "a token parameter is required");
+    return http_invalid_request(conn, req,
+                                fr == FORM_REPEATED
+                                    ? "the token parameter must be given once"
+                                    : "a token parameter is required");
   }
   log_escape(req->hint, sizeof req->hint, value,
              len < TOKEN_HINT_LEN ? len : TOKEN_HINT_LEN);
@@ -664,15 +665,13 @@ static enum MHD_Result http_metrics(struct MHD_Connection *conn,
                     "were pending.",
                     usage_dropped(http_usage));
     metrics_counter(&t, "tenant_authd_usage_flushes_total",
-                    "Usage flushes that wrote everything pending.",
-                    fs.flushes);
+                    "Usage flushes that wrote everything pending.", fs.flushes);
     metrics_counter(&t, "tenant_authd_usage_flush_failures_total",
                     "Usage flushes that failed and kept their tokens to "
                     "retry.",
                     fs.failures);
     metrics_counter(&t, "tenant_authd_usage_noted_total",
-                    "Token uses written by note_tenant_token_use.",
-                    fs.noted);
+                    "Token uses written by note_tenant_token_use.", fs.noted);
   }
   conns_stats(&cs);
   metrics_gauge(&t, "tenant_authd_connections_open",
@@ -799,7 +798,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
     if (http_routes[req->route].post &&
         strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
         req->body_len + *upload_data_size <= HTTP_REVOKE_BODY_MAX) {
-      if (req->body == NULL && (req->body = malloc(HTTP_REVOKE_BODY_MAX)) == NULL)
+      if (req->body == NULL &&
+          (req->body = malloc(HTTP_REVOKE_BODY_MAX)) == NULL)
         return MHD_NO;
       memcpy(req->body + req->body_len, upload_data, *upload_data_size);
     }

@@ -79,7 +79,6 @@ static size_t log_token_run(const char *s, size_t i, size_t len,
   return e - i > TOKEN_HINT_LEN ? TOKEN_HINT_LEN : e - i;
 }
 
-
 /* The end of the run that starts at s[i] (i itself when s[i] is no
  * symbol). */
 static size_t log_run_end(const char *s, size_t i, size_t len)
@@ -88,7 +87,6 @@ static size_t log_run_end(const char *s, size_t i, size_t len)
     i++;
   return i;
 }
-
 
 void log_escape(char *out, size_t out_size, const char *s, size_t len)
 {

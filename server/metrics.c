@@ -39,14 +39,14 @@ void metrics_add(struct metrics_text *t, const char *fmt, ...)
   }
 }
 
-void metrics_family(struct metrics_text *t, const char *name,
-                    const char *type, const char *help)
+void metrics_family(struct metrics_text *t, const char *name, const char *type,
+                    const char *help)
 {
   metrics_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-void metrics_counter(struct metrics_text *t, const char *name,
-                     const char *help, uint64_t value)
+void metrics_counter(struct metrics_text *t, const char *name, const char *help,
+                     uint64_t value)
 {
   metrics_family(t, name, "counter", help);
   metrics_add(t, "%s %llu\n", name, (unsigned long long)value);

@@ -37,12 +37,12 @@ void metrics_add(struct metrics_text *t, const char *fmt, ...)
 
 /* Appends the HELP and TYPE lines of metric family name (type "counter",
  * "gauge" or "histogram"); its samples follow. */
-void metrics_family(struct metrics_text *t, const char *name,
-                    const char *type, const char *help);
+void metrics_family(struct metrics_text *t, const char *name, const char *type,
+                    const char *help);
 
 /* Appends one counter or gauge with its HELP and TYPE lines. */
-void metrics_counter(struct metrics_text *t, const char *name,
-                     const char *help, uint64_t value);
+void metrics_counter(struct metrics_text *t, const char *name, const char *help,
+                     uint64_t value);
 void metrics_gauge(struct metrics_text *t, const char *name, const char *help,
                    double value);
 

@@ -21,10 +21,9 @@
 #include "db.h"
 #include "log.h"
 
-static const uint64_t pool_wait_bound[] = {100,    250,    500,    1000,
-                                           2500,   5000,   10000,  25000,
-                                           50000,  100000, 250000, 500000,
-                                           1000000, 2500000};
+static const uint64_t pool_wait_bound[] = {
+    100,   250,   500,    1000,   2500,   5000,    10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
 static const char *const pool_wait_le[] = {
     "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
     "0.025",  "0.05",    "0.1",    "0.25",  "0.5",    "1",     "2.5"};
@@ -38,14 +37,17 @@ static const char *const pool_call_le[] = {
     "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
     "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5"};
 
-#define POOL_HIST(b, l) {.n = sizeof b / sizeof b[0], .bound = b, .le = l}
+#define POOL_HIST(b, l)                                                        \
+  {                                                                            \
+    .n = sizeof b / sizeof b[0], .bound = b, .le = l                           \
+  }
 #define POOL_EP_BACKOFF_MIN_MS 50
 
 struct pool_endpoint {
   const char *group;
   atomic_uint_fast64_t down_until_us; /* 0: up */
   atomic_uint backoff_ms;
-  atomic_int up; /* -1 unknown, 0 down, 1 answering */
+  atomic_int up;           /* -1 unknown, 0 down, 1 answering */
   atomic_uint connections; /* pool threads using it now */
   atomic_uint_fast64_t batches_ok, batches_failed;
 };
@@ -53,21 +55,21 @@ struct pool_endpoint {
 static struct {
   struct pool_settings cfg;
   pthread_mutex_t lock;
-  pthread_cond_t work;    /* an item was queued, or stopping */
-  pthread_cond_t expiry;  /* stopping (the expiry thread sleeps on it) */
-  pthread_cond_t rest;    /* stopping (threads in reconnect backoff wait) */
+  pthread_cond_t work;   /* an item was queued, or stopping */
+  pthread_cond_t expiry; /* stopping (the expiry thread sleeps on it) */
+  pthread_cond_t rest;   /* stopping (threads in reconnect backoff wait) */
   struct pool_item **ring;
-  size_t head, len;       /* under lock */
-  unsigned busy;          /* under lock: threads inside a run */
-  bool stopping;          /* under lock */
+  size_t head, len; /* under lock */
+  unsigned busy;    /* under lock: threads inside a run */
+  bool stopping;    /* under lock */
   bool started;
   pthread_t *threads;
   pthread_t expiry_thread;
-  struct pool_item **expired; /* the expiry thread's scratch, queue_max */
-  struct pool_item **left;    /* pool_stop's scratch, queue_max */
-  struct pool_endpoint *ep; /* cfg.endpoints of them */
+  struct pool_item **expired;      /* the expiry thread's scratch, queue_max */
+  struct pool_item **left;         /* pool_stop's scratch, queue_max */
+  struct pool_endpoint *ep;        /* cfg.endpoints of them */
   atomic_uint_fast64_t db_seen_us; /* clock_now_us() of the last answer */
-  atomic_uint next_home; /* the next thread's home endpoint */
+  atomic_uint next_home;           /* the next thread's home endpoint */
   atomic_uint_fast64_t shed, timed_out, batches_ok, batches_failed;
   atomic_uint_fast64_t failovers; /* statements retried on another endpoint */
   atomic_uint_fast64_t revokes_ok, revokes_failed;
@@ -194,8 +196,7 @@ static void pool_finish(struct pool_item *item, enum pool_verdict v)
 /* Verifies the n items of a run in one statement on endpoint *cur and
  * answers each. A failed statement is tried once more on another usable
  * endpoint, when there is one: verification only reads. */
-static void pool_verify_run(unsigned *cur, struct pool_item **items,
-                            size_t n)
+static void pool_verify_run(unsigned *cur, struct pool_item **items, size_t n)
 {
   struct db_check checks[DB_BATCH_MAX];
   struct db_verdict verdict[DB_BATCH_MAX];
@@ -606,15 +607,17 @@ void pool_metrics(struct metrics_text *t)
                   s.timed_out);
   metrics_family(t, "tenant_authd_db_batches_total", "counter",
                  "Verify statements, by outcome.");
-  metrics_add(t, "tenant_authd_db_batches_total{outcome=\"ok\"} %llu\n"
-                 "tenant_authd_db_batches_total{outcome=\"error\"} %llu\n",
+  metrics_add(t,
+              "tenant_authd_db_batches_total{outcome=\"ok\"} %llu\n"
+              "tenant_authd_db_batches_total{outcome=\"error\"} %llu\n",
               (unsigned long long)s.batches_ok,
               (unsigned long long)s.batches_failed);
   metrics_family(t, "tenant_authd_db_revokes_total", "counter",
                  "Calls of revoke_leaked_tenant_token (POST /revoke), by "
                  "outcome.");
-  metrics_add(t, "tenant_authd_db_revokes_total{outcome=\"ok\"} %llu\n"
-                 "tenant_authd_db_revokes_total{outcome=\"error\"} %llu\n",
+  metrics_add(t,
+              "tenant_authd_db_revokes_total{outcome=\"ok\"} %llu\n"
+              "tenant_authd_db_revokes_total{outcome=\"error\"} %llu\n",
               (unsigned long long)s.revokes_ok,
               (unsigned long long)s.revokes_failed);
   metrics_counter(t, "tenant_authd_db_failovers_total",

@@ -19,7 +19,6 @@ static my_bool udf_refuse(char *message, const char *text)
   return 1;
 }
 
-
 static my_bool udf_one_string_arg(UDF_ARGS *args, char *message,
                                   const char *usage)
 {
@@ -29,7 +28,6 @@ static my_bool udf_one_string_arg(UDF_ARGS *args, char *message,
   args->arg_type[0] = STRING_RESULT;
   return 0;
 }
-
 
 /* The result of a function that filled result with len random bytes: rc is
  * 0, or -1 when the randomness source failed, which makes the result NULL. */
@@ -45,7 +43,6 @@ static char *udf_random_result(int rc, char *result, unsigned long len,
   *length = len;
   return result;
 }
-
 
 /* tenant_token_generate(): a new 64-character token. */
 UDF_API my_bool tenant_token_generate_init(UDF_INIT *initid, UDF_ARGS *args,
@@ -68,7 +65,6 @@ UDF_API char *tenant_token_generate(UDF_INIT *initid, UDF_ARGS *args,
   return udf_random_result(token_generate(result), result, TOKEN_LEN, length,
                            is_null, error);
 }
-
 
 /* tenant_token_valid(t): 1 when t is well-formed, 0 when not, NULL for NULL. */
 UDF_API my_bool tenant_token_valid_init(UDF_INIT *initid, UDF_ARGS *args,
@@ -93,7 +89,6 @@ UDF_API long long tenant_token_valid(UDF_INIT *initid, UDF_ARGS *args,
   }
   return token_valid(args->args[0], args->lengths[0]) ? 1 : 0;
 }
-
 
 /* tenant_token_find(s): the 1-based position of the first well-formed
  * token inside s, 0 when s holds none, NULL for NULL. The routines refuse
@@ -121,7 +116,6 @@ UDF_API long long tenant_token_find(UDF_INIT *initid, UDF_ARGS *args,
   return (long long)token_find(args->args[0], args->lengths[0]);
 }
 
-
 /* tenant_token_hash(t): SHA-256 of t as 32 bytes when t is well-formed,
  * else NULL. */
 UDF_API my_bool tenant_token_hash_init(UDF_INIT *initid, UDF_ARGS *args,
@@ -135,9 +129,9 @@ UDF_API my_bool tenant_token_hash_init(UDF_INIT *initid, UDF_ARGS *args,
   return 0;
 }
 
-UDF_API char *tenant_token_hash(UDF_INIT *initid, UDF_ARGS *args,
-                                char *result, unsigned long *length,
-                                char *is_null, char *error)
+UDF_API char *tenant_token_hash(UDF_INIT *initid, UDF_ARGS *args, char *result,
+                                unsigned long *length, char *is_null,
+                                char *error)
 {
   (void)initid;
   if (args->args[0] == NULL || !token_valid(args->args[0], args->lengths[0])) {
@@ -152,7 +146,6 @@ UDF_API char *tenant_token_hash(UDF_INIT *initid, UDF_ARGS *args,
   *length = TOKEN_HASH_LEN;
   return result;
 }
-
 
 /* tenant_uuid(): a random version-4 UUID, 36 lowercase characters. */
 UDF_API my_bool tenant_uuid_init(UDF_INIT *initid, UDF_ARGS *args,
@@ -174,7 +167,6 @@ UDF_API char *tenant_uuid(UDF_INIT *initid, UDF_ARGS *args, char *result,
   return udf_random_result(token_uuid_v4(result), result, TOKEN_UUID_LEN,
                            length, is_null, error);
 }
-
 
 /* tenant_auth_version(): the extension's version, e.g. "1.1.0". */
 UDF_API my_bool tenant_auth_version_init(UDF_INIT *initid, UDF_ARGS *args,

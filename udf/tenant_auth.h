@@ -16,8 +16,8 @@ UDF_API long long tenant_token_valid(UDF_INIT *, UDF_ARGS *, char *, char *);
 UDF_API my_bool tenant_token_find_init(UDF_INIT *, UDF_ARGS *, char *);
 UDF_API long long tenant_token_find(UDF_INIT *, UDF_ARGS *, char *, char *);
 UDF_API my_bool tenant_token_hash_init(UDF_INIT *, UDF_ARGS *, char *);
-UDF_API char *tenant_token_hash(UDF_INIT *, UDF_ARGS *, char *,
-                                unsigned long *, char *, char *);
+UDF_API char *tenant_token_hash(UDF_INIT *, UDF_ARGS *, char *, unsigned long *,
+                                char *, char *);
 UDF_API my_bool tenant_uuid_init(UDF_INIT *, UDF_ARGS *, char *);
 UDF_API char *tenant_uuid(UDF_INIT *, UDF_ARGS *, char *, unsigned long *,
                           char *, char *);

@@ -15,7 +15,6 @@ static const char token_alphabet[TOKEN_ALPHABET_LEN + 1] =
 /* Bytes at or above this are rejected so that b % 62 is uniform: 248 = 4*62. */
 #define TOKEN_REJECT_FROM (256 - 256 % TOKEN_ALPHABET_LEN)
 
-
 uint32_t token_crc32(const void *data, size_t len)
 {
   const unsigned char *p = data;
@@ -28,7 +27,6 @@ uint32_t token_crc32(const void *data, size_t len)
   return ~crc;
 }
 
-
 void token_checksum_encode(uint32_t crc, char out[TOKEN_CHECK_LEN])
 {
   for (int i = TOKEN_CHECK_LEN - 1; i >= 0; i--) {
@@ -36,7 +34,6 @@ void token_checksum_encode(uint32_t crc, char out[TOKEN_CHECK_LEN])
     crc /= TOKEN_ALPHABET_LEN;
   }
 }
-
 
 int token_symbol_value(unsigned char c)
 {
@@ -48,7 +45,6 @@ int token_symbol_value(unsigned char c)
     return c - 'a' + 36;
   return -1;
 }
-
 
 int token_generate_from(char out[TOKEN_LEN], token_rand_fn rand_fn)
 {
@@ -75,12 +71,10 @@ int token_generate_from(char out[TOKEN_LEN], token_rand_fn rand_fn)
   return 0;
 }
 
-
 int token_generate(char out[TOKEN_LEN])
 {
   return token_generate_from(out, RAND_bytes);
 }
-
 
 bool token_valid(const char *s, size_t len)
 {
@@ -98,7 +92,6 @@ bool token_valid(const char *s, size_t len)
   return memcmp(expect, s + TOKEN_BODY_LEN, TOKEN_CHECK_LEN) == 0;
 }
 
-
 size_t token_find(const char *s, size_t len)
 {
   if (s == NULL || len < TOKEN_LEN)
@@ -114,7 +107,6 @@ size_t token_find(const char *s, size_t len)
   return 0;
 }
 
-
 int token_sha256(const void *s, size_t len, unsigned char out[TOKEN_HASH_LEN])
 {
   unsigned int out_len = 0;
@@ -126,7 +118,6 @@ int token_sha256(const void *s, size_t len, unsigned char out[TOKEN_HASH_LEN])
     return -1;
   return 0;
 }
-
 
 int token_uuid_v4(char out[TOKEN_UUID_LEN])
 {

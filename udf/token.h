@@ -22,7 +22,8 @@
 #define TOKEN_HINT_LEN 8  /* the most of a token that may be shown or logged */
 #define TOKEN_UUID_LEN 36
 #define TOKEN_ALPHABET_LEN 62
-/* The version comes from project() in CMakeLists.txt, the one place it is set. */
+/* The version comes from project() in CMakeLists.txt, the one place it is set.
+ */
 #ifndef TENANT_AUTH_VERSION
 #error "TENANT_AUTH_VERSION must be defined by the build"
 #endif

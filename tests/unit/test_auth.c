@@ -32,8 +32,10 @@ static void check_without_database(void)
   CHECK(check("Bearer " GOOD "x", 1, &token) == AUTH_MALFORMED);
   /* A malformed credential is still handed back, for the access log. */
   CHECK(token != NULL && cred_len == 65 && memcmp(token, GOOD "x", 65) == 0);
-  CHECK(check("Bearer " "ta1_0000000000000000000000000000000000000000000000000000003y0Fib",
-              1, &token) == AUTH_MALFORMED);
+  CHECK(
+      check("Bearer "
+            "ta1_0000000000000000000000000000000000000000000000000000003y0Fib",
+            1, &token) == AUTH_MALFORMED);
   CHECK(check("Bearer \xff\x00", 1, &token) == AUTH_MALFORMED);
   /* Two headers: refused whatever they hold, even two good ones. */
   CHECK(check("Bearer " GOOD, 2, &token) == AUTH_BAD_REQUEST && token == NULL);
@@ -108,12 +110,12 @@ static void check_denials(void)
 /* The ability grammar, from its definition in docs/sql-reference.md. */
 static void check_abilities(void)
 {
-  static const char *const good[] = {"a", "metrics", "metrics:write",
-                                     "a-b_c:d0", "x:y:z", "r2d2"};
-  static const char *const bad[] = {"", "Metrics", "metrics:", ":write",
-                                    "metrics::write", "metrics:*", "*",
-                                    "0abc", "a b", "a\tb", "m:W", "_a",
-                                    "a:-b", "\xc3\xa9"};
+  static const char *const good[] = {"a",        "metrics", "metrics:write",
+                                     "a-b_c:d0", "x:y:z",   "r2d2"};
+  static const char *const bad[] = {
+      "",          "Metrics", "metrics:", ":write",  "metrics::write",
+      "metrics:*", "*",       "0abc",     "a b",     "a\tb",
+      "m:W",       "_a",      "a:-b",     "\xc3\xa9"};
   char big[AUTH_ABILITY_MAX + 2], ch[160];
 
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
@@ -126,8 +128,9 @@ static void check_abilities(void)
   CHECK(auth_ability_valid(big, AUTH_ABILITY_MAX));
   CHECK(!auth_ability_valid(big, AUTH_ABILITY_MAX + 1));
   auth_forbidden_challenge(ch, sizeof ch, "metrics:write");
-  CHECK(strcmp(ch, "Bearer realm=\"tenant_auth\", error=\"insufficient_scope\", "
-                   "scope=\"metrics:write\"") == 0);
+  CHECK(strcmp(ch,
+               "Bearer realm=\"tenant_auth\", error=\"insufficient_scope\", "
+               "scope=\"metrics:write\"") == 0);
 }
 
 int main(void)

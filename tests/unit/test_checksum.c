@@ -33,7 +33,6 @@ static const struct fixed_token fixed_tokens[] = {
     {"ta1_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr", "3pGnmR"},
 };
 
-
 /* The base62 digits of crc by repeated division, written independently. */
 static void reference_encode(uint32_t crc, char out[TOKEN_CHECK_LEN])
 {
@@ -44,7 +43,6 @@ static void reference_encode(uint32_t crc, char out[TOKEN_CHECK_LEN])
     v /= 62;
   }
 }
-
 
 static void check_encoding(void)
 {
@@ -74,7 +72,6 @@ static void check_encoding(void)
   }
 }
 
-
 static void check_symbol_values(void)
 {
   for (int c = 0; c < 256; c++) {
@@ -88,7 +85,6 @@ static void check_symbol_values(void)
   }
 }
 
-
 /* The symbol d steps after c in the alphabet, wrapping around. */
 static char symbol_shift(char c, int d)
 {
@@ -96,7 +92,6 @@ static char symbol_shift(char c, int d)
 
   return TEST_ALPHABET[(v + d + 62) % 62];
 }
-
 
 static void check_fixed_tokens(void)
 {
@@ -134,7 +129,6 @@ static void check_fixed_tokens(void)
     }
   }
 }
-
 
 int main(void)
 {

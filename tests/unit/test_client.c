@@ -32,7 +32,6 @@ static struct client_addr addr(const char *s)
   return a;
 }
 
-
 static struct client_net net(const char *s)
 {
   struct client_net n;
@@ -44,7 +43,6 @@ static struct client_net net(const char *s)
   return n;
 }
 
-
 /* client_addr_parse on an exact-size copy of s[0..len). */
 static int parse_copy(struct client_addr *out, const char *s, size_t len)
 {
@@ -54,7 +52,6 @@ static int parse_copy(struct client_addr *out, const char *s, size_t len)
   free(copy);
   return r;
 }
-
 
 /* Text forms that parse, and the text client_addr_format gives back. */
 static const struct {
@@ -171,7 +168,6 @@ static void check_addr_parse(void)
   }
 }
 
-
 static void check_format(void)
 {
   struct client_addr a = addr("192.0.2.1");
@@ -188,7 +184,6 @@ static void check_format(void)
   client_addr_format(&a, text, sizeof text);
   CHECK(strcmp(text, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == 0);
 }
-
 
 static void check_sockaddr(void)
 {
@@ -222,7 +217,6 @@ static void check_sockaddr(void)
   CHECK(client_addr_from_sockaddr(&a, (struct sockaddr *)&unx) == -1);
   CHECK(client_addr_from_sockaddr(&a, NULL) == -1);
 }
-
 
 /* --trusted-proxy values: accepted ones with the prefix stored (IPv4 as
  * 96 + n) and the network address after clearing the host bits. */
@@ -320,13 +314,11 @@ static void check_net_parse(void)
   CHECK(client_net_parse(&n, "bogus", err, 8) != 0 && strlen(err) == 7);
 }
 
-
 /* Sets bit b (0 = the most significant of byte 0) of a to its opposite. */
 static void flip(struct client_addr *a, unsigned b)
 {
   a->b[b / 8] ^= (uint8_t)(0x80u >> (b % 8));
 }
-
 
 /* For every prefix of both families, an address inside the network stays
  * inside whatever bit past the prefix changes, and leaves it whichever bit
@@ -356,7 +348,6 @@ static void check_match_all_prefixes(const char *base, unsigned max)
   }
   CHECKF(wrong == 0, "%s: %ld wrong matches", base, wrong);
 }
-
 
 static void check_match(void)
 {
@@ -444,7 +435,6 @@ static void check_match(void)
   CHECK(client_net_match(&n, &a));
 }
 
-
 /* --client-ip-header values: RFC 7230 tokens of 1 to 64 characters. */
 static void check_header_names(void)
 {
@@ -510,7 +500,6 @@ static void check_header_names(void)
   CHECK(client_header_name_check("X Y", err, 8) != 0 && strlen(err) == 7);
 }
 
-
 /* client_policy_init: the default header, the bounds, what is kept. */
 static void check_policy(void)
 {
@@ -554,7 +543,6 @@ static void check_policy(void)
   CHECK(client_policy_init(&p, NULL, 0, name, 64, err, sizeof err) != 0);
   CHECK(client_policy_init(&p, NULL, 3, NULL, 64, err, sizeof err) != 0);
 }
-
 
 struct hdr {
   const char *name, *value;
@@ -700,14 +688,12 @@ static void preq_offer(struct preq *r, const struct client_policy *p,
   client_headers_offer(&r->h, p, n, strlen(name), v, value_len);
 }
 
-
 static void preq_free(struct preq *r)
 {
   for (size_t i = 0; i < r->n; i++)
     free(r->copies[i]);
   r->n = 0;
 }
-
 
 static struct client_policy policy(const char *header, unsigned prefix)
 {
@@ -718,7 +704,6 @@ static struct client_policy policy(const char *header, unsigned prefix)
                              sizeof err) == 0);
   return p;
 }
-
 
 /* client_pick on r from peer; got is the address as text. */
 static enum client_source pick(const struct client_policy *p, const char *peer,
@@ -732,7 +717,6 @@ static enum client_source pick(const struct client_policy *p, const char *peer,
   client_addr_format(&out, got, CLIENT_ADDR_TEXT_MAX);
   return src;
 }
-
 
 static void check_pick_case(const struct pick_case *c, size_t i)
 {
@@ -758,7 +742,6 @@ static void check_pick_case(const struct pick_case *c, size_t i)
          "pick case %zu with no trusted networks", i);
   preq_free(&r);
 }
-
 
 #define XFF(...) ((const char *const[]){__VA_ARGS__, NULL})
 
@@ -888,7 +871,6 @@ static void check_pick_xff_cases(void)
   }
 }
 
-
 /* Every malformed value of bad_addrs that is not a list, as the only
  * X-Forwarded-For and as its right-most entry: the peer. */
 static void check_pick_xff_malformed(void)
@@ -917,7 +899,6 @@ static void check_pick_xff_malformed(void)
     preq_free(&r);
   }
 }
-
 
 /* A single-address header: every malformed value of bad_addrs, oversized
  * and binary ones, one with a NUL inside, and the right value sent twice
@@ -975,7 +956,6 @@ static void check_pick_single_malformed(void)
     preq_free(&r);
   }
 }
-
 
 /* The last CLIENT_XFF_MAX X-Forwarded-For headers are kept: a client that
  * sends many cannot push out the entries its proxies appended, nor make the
@@ -1047,7 +1027,6 @@ static void check_pick_many_headers(void)
   preq_free(&r);
 }
 
-
 /* NULL where the interface allows it. */
 static void check_pick_null(void)
 {
@@ -1085,7 +1064,6 @@ static void check_pick_null(void)
   client_headers_offer(&h, &xff, "", 0, "198.51.100.7", 12);
   CHECK(h.seen == 0);
 }
-
 
 /* client_key: IPv6 cut to the prefix, IPv4 (mapped) untouched. */
 static void check_key(void)
@@ -1163,7 +1141,6 @@ static void check_key(void)
   client_key(&k, &a, NULL);
   CHECK(memcmp(&a, &k, sizeof a) == 0);
 }
-
 
 int main(void)
 {

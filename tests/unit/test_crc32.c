@@ -21,7 +21,6 @@ static const struct crc_case crc_cases[] = {
     {"The quick brown fox jumps over the lazy dog", 0x414FA339u},
 };
 
-
 /* One input fed as a single call, through an exact-size copy. */
 static void check_case(const struct crc_case *c)
 {
@@ -33,7 +32,6 @@ static void check_case(const struct crc_case *c)
          (unsigned)got, (unsigned)c->want);
   free(copy);
 }
-
 
 int main(void)
 {

@@ -14,7 +14,6 @@
 static const char fixed[] =
     "ta1_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr3pGnmR";
 
-
 /* The definition: first window that is a token, as offset + 1, else 0. */
 static size_t find_by_definition(const char *s, size_t len)
 {
@@ -25,7 +24,6 @@ static size_t find_by_definition(const char *s, size_t len)
   return 0;
 }
 
-
 static size_t find_copy(const char *s, size_t len)
 {
   char *copy = test_dup(s, len);
@@ -34,7 +32,6 @@ static size_t find_copy(const char *s, size_t len)
   free(copy);
   return r;
 }
-
 
 static void check_cases(void)
 {
@@ -62,11 +59,11 @@ static void check_cases(void)
   CHECK(find_copy(buf, 2 * TOKEN_LEN) == TOKEN_LEN + 1);
 }
 
-
 /* Random strings built from token pieces, whole tokens and junk bytes. */
 static void check_random(void)
 {
-  static const char *junk[] = {"t", "ta", "ta1", "ta1_", " ", "\0", "=", "\xff"};
+  static const char *junk[] = {"t", "ta", "ta1", "ta1_",
+                               " ", "\0", "=",   "\xff"};
   char buf[4 * TOKEN_LEN], tok[TOKEN_LEN];
   unsigned seed = 12345;
   long found = 0;
@@ -93,13 +90,12 @@ static void check_random(void)
     }
     size_t want = find_by_definition(buf, len);
     size_t got = find_copy(buf, len);
-    CHECKF(got == want, "round %d: token_find %zu, definition %zu", round,
-           got, want);
+    CHECKF(got == want, "round %d: token_find %zu, definition %zu", round, got,
+           want);
     found += want != 0;
   }
   CHECKF(found > 100, "only %ld of the random strings held a token", found);
 }
-
 
 static void check_big(void)
 {
@@ -112,7 +108,6 @@ static void check_big(void)
   CHECK(token_find(big, BIG_LEN) == BIG_LEN - TOKEN_LEN + 1);
   free(big);
 }
-
 
 int main(void)
 {

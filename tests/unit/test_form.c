@@ -22,8 +22,8 @@ int main(void)
   char out[80];
   size_t len;
 
-  CHECK(get("token=abc&token_type_hint=access_token", "token", out,
-            sizeof out, &len) == FORM_OK);
+  CHECK(get("token=abc&token_type_hint=access_token", "token", out, sizeof out,
+            &len) == FORM_OK);
   CHECK(strcmp(out, "abc") == 0 && len == 3);
   CHECK(get("token_type_hint=x&token=abc", "token", out, sizeof out, &len) ==
         FORM_OK);
@@ -58,7 +58,8 @@ int main(void)
   CHECK(form_get(NULL, 0, "token", out, sizeof out, &len) == FORM_ABSENT);
 
   CHECK(form_content_type_ok("application/x-www-form-urlencoded"));
-  CHECK(form_content_type_ok("Application/X-WWW-Form-Urlencoded; charset=UTF-8"));
+  CHECK(
+      form_content_type_ok("Application/X-WWW-Form-Urlencoded; charset=UTF-8"));
   CHECK(!form_content_type_ok("application/x-www-form-urlencodedx"));
   CHECK(!form_content_type_ok("application/json"));
   CHECK(!form_content_type_ok(NULL));

@@ -16,7 +16,6 @@
 
 static uint64_t prng_state;
 
-
 /* splitmix64: a small, well-mixed, seedable generator (not for secrets). */
 static uint64_t prng_next(void)
 {
@@ -47,7 +46,6 @@ static int source_biased(unsigned char *out, int n)
   return 1;
 }
 
-
 /* Pearson's statistic of counts against the uniform distribution. */
 static double chi_square(const long counts[TOKEN_ALPHABET_LEN], long total)
 {
@@ -59,7 +57,6 @@ static double chi_square(const long counts[TOKEN_ALPHABET_LEN], long total)
   }
   return stat;
 }
-
 
 /* Counts the random symbols of enough tokens from fn (NULL: the real
  * token_generate); returns the statistic, or -1 on a generator failure. */
@@ -85,7 +82,6 @@ static double statistic_of(token_rand_fn fn)
   return chi_square(counts, total);
 }
 
-
 static void check_statistic_itself(void)
 {
   long flat[TOKEN_ALPHABET_LEN], skew[TOKEN_ALPHABET_LEN];
@@ -98,7 +94,6 @@ static void check_statistic_itself(void)
   /* (62^2 + 62^2) / 1000 = 7.688 */
   CHECK(chi_square(skew, 62000) > 7.687 && chi_square(skew, 62000) < 7.689);
 }
-
 
 int main(void)
 {

@@ -12,7 +12,6 @@
 
 static long source_calls;
 
-
 /* Every byte 0xFF, forever: all of them are rejected. */
 static int source_all_ff(unsigned char *out, int n)
 {
@@ -71,7 +70,6 @@ static int source_sparse(unsigned char *out, int n)
   return 1;
 }
 
-
 /* out holds nothing of a token nor of its old content 'Q'. */
 static int wiped(const char *out)
 {
@@ -81,7 +79,6 @@ static int wiped(const char *out)
   }
   return 1;
 }
-
 
 static void check_failing_sources(void)
 {
@@ -107,7 +104,6 @@ static void check_failing_sources(void)
   }
 }
 
-
 static void check_known_sources(void)
 {
   static const char want[] =
@@ -130,12 +126,10 @@ static void check_known_sources(void)
   CHECK(source_calls == TOKEN_RANDOM_LEN);
 }
 
-
 static int compare_tokens(const void *a, const void *b)
 {
   return memcmp(a, b, TOKEN_LEN);
 }
-
 
 static void check_many(void)
 {
@@ -170,7 +164,6 @@ static void check_many(void)
   CHECKF(dups == 0, "%ld duplicate tokens among %d", dups, MANY);
   free(all);
 }
-
 
 int main(void)
 {

@@ -28,7 +28,6 @@ static struct client_addr addr(const char *s)
   return a;
 }
 
-
 /* The IPv4 address 100.64.0.0 + n (host order), mapped. */
 static struct client_addr addr_n(uint32_t n)
 {
@@ -45,7 +44,6 @@ static struct client_addr addr_n(uint32_t n)
   return a;
 }
 
-
 static struct limiter *make(unsigned limit, unsigned window_s, unsigned table)
 {
   char err[160] = "";
@@ -57,14 +55,12 @@ static struct limiter *make(unsigned limit, unsigned window_s, unsigned table)
   return l;
 }
 
-
 static void fail_n(struct limiter *l, const struct client_addr *a, unsigned n,
                    uint64_t now)
 {
   for (unsigned i = 0; i < n; i++)
     limiter_fail(l, a, now);
 }
-
 
 /* limiter_blocked, with *retry set to 0 when not blocked. */
 static bool blocked(struct limiter *l, const struct client_addr *a,
@@ -77,7 +73,6 @@ static bool blocked(struct limiter *l, const struct client_addr *a,
     *retry = b ? r : 0;
   return b;
 }
-
 
 /* Bad arguments are refused with a reason; limit 0 is refused here, since
  * "--auth-fail-limit 0" (off) means the server makes no limiter at all. */
@@ -107,7 +102,6 @@ static void check_new(void)
   limiter_free(l);
   limiter_free(NULL);
 }
-
 
 /* Under the limit allowed, at the limit blocked, others unaffected. */
 static void check_limit(void)
@@ -141,7 +135,6 @@ static void check_limit(void)
   CHECK(blocked(l, &a, T0 + 1, &retry) && retry == 60);
   limiter_free(l);
 }
-
 
 /* Known answers for limit 5, window 60 s (w = 60000 ms). */
 static void check_known_answers(void)
@@ -196,7 +189,6 @@ static void check_known_answers(void)
   limiter_free(l);
 }
 
-
 /* Retry-After keeps its promise: for each check time e ms after the
  * limit-th failure, blocked at now + (retry - 1) s, allowed at now + retry
  * s, and within [1, window] s (see below for e = 0). A fresh limiter replays
@@ -242,7 +234,6 @@ static void check_retry_after(void)
   }
 }
 
-
 /* Asking does not count and does not forgive: the limiter has no success
  * call (tenant-authd reports failures only), so any number of checks of a
  * blocked or nearly blocked address leave its count alone. */
@@ -263,7 +254,6 @@ static void check_no_reset(void)
     CHECK(blocked(l, &b, T0 + 1 + i, NULL));
   limiter_free(l);
 }
-
 
 /* A flood of new addresses evicts the lowest estimate first, so a blocked
  * address stays blocked; the table never grows. */
@@ -349,7 +339,6 @@ static void check_eviction(void)
   limiter_free(l);
 }
 
-
 /* 192.0.2.1, ::ffff:192.0.2.1 and the peers that name it are one address;
  * the IPv4-compatible ::192.0.2.1 is another. */
 static void check_mapped(void)
@@ -372,7 +361,6 @@ static void check_mapped(void)
   limiter_free(l);
 }
 
-
 /* The key client_key gives a under --ipv6-prefix prefix. */
 static struct client_addr key(const char *s, unsigned prefix)
 {
@@ -384,7 +372,6 @@ static struct client_addr key(const char *s, unsigned prefix)
   client_key(&k, &a, &p);
   return k;
 }
-
 
 /* --ipv6-prefix, as tenant-authd applies it (every limiter call takes the
  * client's key): limit 5; 3 failures from one address and 2 from another
@@ -470,7 +457,6 @@ static void check_ipv6_prefix(void)
   }
 }
 
-
 /* The limiter's own clock: never 0, never going back, and it moves. */
 static void check_clock(void)
 {
@@ -485,7 +471,6 @@ static void check_clock(void)
          (unsigned long long)a, (unsigned long long)b);
   limiter_free(l);
 }
-
 
 #define HAMMER_THREADS 4
 #define HAMMER_ADDRS 64
@@ -521,7 +506,6 @@ static void *hammer_run(void *arg)
   }
   return NULL;
 }
-
 
 /* Rounds of 4 threads for about 0.5 s. Each round the lower half of the
  * addresses gets exactly 4 * K failures (the limit) and the upper half one
@@ -566,7 +550,6 @@ static void check_threads(void)
   CHECK(rounds >= 1);
 }
 
-
 /* 4 threads flood a one-set table with addresses of their own while one
  * address sits blocked; it must still be blocked at the end. */
 struct flood {
@@ -595,7 +578,6 @@ static void *flood_run(void *arg)
   return NULL;
 }
 
-
 static void check_threaded_flood(void)
 {
   struct limiter *l = make(3, 3600, 1);
@@ -614,7 +596,6 @@ static void check_threaded_flood(void)
   CHECK(limiter_evictions(l) > 0);
   limiter_free(l);
 }
-
 
 int main(void)
 {

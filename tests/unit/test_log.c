@@ -46,7 +46,6 @@ static void escape(char *got, const char *s, size_t len, size_t out_size)
   free(in);
 }
 
-
 /* in -> want with a buffer big enough for anything. */
 static const struct {
   const char *in, *want;
@@ -111,7 +110,6 @@ static void check_cases(void)
   }
 }
 
-
 /* Lengths are honoured, not NULs; a NUL is a byte like any other. */
 static void check_lengths(void)
 {
@@ -152,7 +150,6 @@ static void check_lengths(void)
            "run of %zu alone: \"%s\"", n, got);
   }
 }
-
 
 /* The buffer's edges: size 0 writes nothing, size 1 gives "", and a cut
  * (11 bytes) or an escape (4 bytes) that does not fit ends the output
@@ -198,7 +195,6 @@ static void check_buffer_edges(void)
   CHECK(strcmp(got, "\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08") == 0);
 }
 
-
 /* A small deterministic generator (xorshift), so a failure replays. */
 static uint32_t rng_state = 2463534242u;
 
@@ -209,7 +205,6 @@ static uint32_t rng(void)
   rng_state ^= rng_state << 5;
   return rng_state;
 }
-
 
 /* Random strings of runs (0 to 80 symbols) between separators that are no
  * symbol and never '_' (so "ta1_" cannot occur): the expected output is
@@ -277,7 +272,6 @@ static void check_random(void)
     }
   }
 }
-
 
 int main(void)
 {

@@ -23,7 +23,6 @@ static const struct sha_case sha_cases[] = {
      "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
 };
 
-
 static void check_case(const struct sha_case *c)
 {
   unsigned char digest[TOKEN_HASH_LEN];
@@ -47,7 +46,6 @@ static void check_case(const struct sha_case *c)
          c->want);
   free(copy);
 }
-
 
 int main(void)
 {

@@ -29,7 +29,6 @@ struct call {
   char message[MSG_SIZE];
 };
 
-
 /* Sets up n arguments, each an INT_RESULT "1" that maybe is NULL. */
 static void call_open(struct call *c, unsigned n)
 {
@@ -82,7 +81,6 @@ static void call_close(struct call *c)
   free(c->args.attribute_lengths);
 }
 
-
 /* init with n arguments is refused with a short, NUL-terminated message
  * that starts with the function's name. */
 static void check_refused(const char *name, udf_init_fn init, unsigned n)
@@ -105,7 +103,6 @@ static void check_refused(const char *name, udf_init_fn init, unsigned n)
   call_close(&c);
 }
 
-
 /* init accepts one argument, whatever its type, and asks for a string. */
 static void check_one_arg_init(const char *name, udf_init_fn init)
 {
@@ -127,7 +124,6 @@ static void check_one_arg_init(const char *name, udf_init_fn init)
   }
 }
 
-
 /* tenant_token_valid on one argument v[0..len) (NULL: SQL NULL). */
 static long long call_valid(const void *v, size_t len, char *is_null,
                             char *error)
@@ -144,7 +140,6 @@ static long long call_valid(const void *v, size_t len, char *is_null,
   call_close(&c);
   return r;
 }
-
 
 static void check_valid(void)
 {
@@ -192,7 +187,6 @@ static void check_valid(void)
   free(big);
 }
 
-
 /* tenant_token_find on one argument v[0..len) (NULL: SQL NULL). */
 static long long call_find(const void *v, size_t len, char *is_null)
 {
@@ -209,7 +203,6 @@ static long long call_find(const void *v, size_t len, char *is_null)
   call_close(&c);
   return r;
 }
-
 
 static void check_find(void)
 {
@@ -242,7 +235,6 @@ static void check_find(void)
   free(big);
 }
 
-
 /* tenant_token_hash on v[0..len) (NULL: SQL NULL) gives SQL NULL when
  * want_null, else the 32 bytes token_sha256 gives. */
 static void check_hash_of(const void *v, size_t len, int want_null)
@@ -270,7 +262,6 @@ static void check_hash_of(const void *v, size_t len, int want_null)
   call_close(&c);
   free(result);
 }
-
 
 static void check_hash(void)
 {
@@ -318,7 +309,6 @@ static void check_hash(void)
   free(result);
 }
 
-
 /* A no-argument string function: refused with arguments, init sets the
  * shape, and the value is want_len bytes, copied to out for the caller. */
 static void check_no_arg(const char *name, udf_init_fn init, udf_string_fn fn,
@@ -354,7 +344,6 @@ static void check_no_arg(const char *name, udf_init_fn init, udf_string_fn fn,
   free(result);
 }
 
-
 static void check_generate(void)
 {
   char a[TOKEN_LEN], b[TOKEN_LEN];
@@ -367,7 +356,6 @@ static void check_generate(void)
   CHECK(token_valid(b, TOKEN_LEN));
   CHECK(memcmp(a, b, TOKEN_LEN) != 0);
 }
-
 
 static void check_uuid(void)
 {
@@ -382,7 +370,6 @@ static void check_uuid(void)
   CHECK(memcmp(u, v, TOKEN_UUID_LEN) != 0);
 }
 
-
 static void check_version(void)
 {
   /* The version of CMake's project(), as the build passes it. */
@@ -392,7 +379,6 @@ static void check_version(void)
                tenant_auth_version, sizeof ver, 1, ver);
   CHECK_MEM(ver, TENANT_AUTH_VERSION, sizeof ver);
 }
-
 
 int main(void)
 {

@@ -31,7 +31,6 @@ static void hash_n(uint32_t n, uint8_t out[H])
   REQUIRE(token_sha256(b, sizeof b, out) == 0);
 }
 
-
 static struct usage_set *make(size_t capacity)
 {
   char err[160] = "";
@@ -43,12 +42,10 @@ static struct usage_set *make(size_t capacity)
   return s;
 }
 
-
 static int cmp_hash(const void *a, const void *b)
 {
   return memcmp(a, b, H);
 }
-
 
 /* True when the n hashes at p are strictly ascending: sorted, no repeats. */
 static bool strictly_sorted(const uint8_t *p, size_t n)
@@ -58,7 +55,6 @@ static bool strictly_sorted(const uint8_t *p, size_t n)
       return false;
   return true;
 }
-
 
 /* Takes everything and checks it is exactly the n hashes at want (in any
  * order, no repeats); the set is empty afterwards. */
@@ -87,7 +83,6 @@ static void check_take_equals(struct usage_set *s, const uint8_t *want,
 
 #define TAKE_EQUALS(s, want, n) check_take_equals((s), (want), (n), __LINE__)
 
-
 /* Capacity 0 and absurd capacities are refused with a reason. */
 static void check_new(void)
 {
@@ -111,7 +106,6 @@ static void check_new(void)
   usage_free(NULL);
 }
 
-
 /* An empty set takes nothing: 0 and NULL; putting back nothing is a no-op. */
 static void check_empty(void)
 {
@@ -129,7 +123,6 @@ static void check_empty(void)
   CHECK(usage_dropped(s) == 0);
   usage_free(s);
 }
-
 
 /* The same hash added again is held once, and adding it returns true. */
 static void check_duplicates(void)
@@ -150,7 +143,6 @@ static void check_duplicates(void)
   TAKE_EQUALS(s, h, 2);
   usage_free(s);
 }
-
 
 /* A full set drops new hashes (false, counted), still accepts the ones it
  * holds, and keeps them; a take makes room again. */
@@ -193,7 +185,6 @@ static void check_capacity(void)
   usage_free(s);
 }
 
-
 /* Many hashes, added in a scrambled order with repeats: a take returns each
  * distinct one once, sorted, and empties the set; a second take is empty;
  * later adds come out in the next take only. */
@@ -230,7 +221,6 @@ static void check_take(void)
   free(h);
   usage_free(s);
 }
-
 
 /* Hashes the set cannot tell apart by their first bytes (so every one falls
  * in the same bucket), and the all-zero and all-ones hashes, are still
@@ -270,7 +260,6 @@ static void check_lookalikes(void)
   }
   usage_free(s);
 }
-
 
 /* Put back after a failed flush: merged with what was added meanwhile,
  * each hash once; past capacity the rest are dropped and counted. */
@@ -328,7 +317,6 @@ static void check_put_back(void)
   usage_free(s);
 }
 
-
 /* The threaded test: THREADS adders, thread t adding each number in
  * [t * SPAN / 2, t * SPAN / 2 + SPAN) once, in an order of its own, so
  * every number but the outer halves is added by two threads. */
@@ -349,7 +337,6 @@ static int cmp_known(const void *a, const void *b)
   return memcmp(a, b, H);
 }
 
-
 /* The number whose hash is at h, or -1 when no number has it. */
 static long number_of(const uint8_t *h)
 {
@@ -357,7 +344,6 @@ static long number_of(const uint8_t *h)
 
   return k == NULL ? -1 : (long)k->n;
 }
-
 
 struct adder {
   struct usage_set *s;
@@ -385,7 +371,6 @@ static void *adder_run(void *arg)
   atomic_fetch_sub(a->running, 1);
   return NULL;
 }
-
 
 /* One round: capacity cap; every put_back_every-th batch is put back
  * instead of flushed (0: never). */
@@ -483,7 +468,6 @@ static void hammer(size_t cap, unsigned put_back_every)
   usage_free(s);
 }
 
-
 static void check_threads(void)
 {
   struct timespec t0, t;
@@ -506,7 +490,6 @@ static void check_threads(void)
                500000000L &&
            rounds < 50);
 }
-
 
 int main(void)
 {

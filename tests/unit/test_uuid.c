@@ -8,7 +8,6 @@
 
 #define COUNT 10000
 
-
 /* The reason u is not a well-formed v4 UUID, or NULL when it is. */
 static const char *uuid_problem(const char *u)
 {
@@ -27,12 +26,10 @@ static const char *uuid_problem(const char *u)
   return NULL;
 }
 
-
 static int compare_uuids(const void *a, const void *b)
 {
   return memcmp(a, b, TOKEN_UUID_LEN);
 }
-
 
 int main(void)
 {

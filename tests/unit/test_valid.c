@@ -13,7 +13,6 @@
 static const char fixed[] =
     "ta1_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr3pGnmR";
 
-
 /* token_valid on an exact-size copy of s[0..len). */
 static int valid_copy(const char *s, size_t len)
 {
@@ -23,7 +22,6 @@ static int valid_copy(const char *s, size_t len)
   free(copy);
   return v;
 }
-
 
 /* All 64 * 255 one-byte changes of tok are refused. */
 static void check_mutations(const char *tok)
@@ -47,7 +45,6 @@ static void check_mutations(const char *tok)
   CHECK(accepted == 0);
   free(copy);
 }
-
 
 static void check_lengths(const char *tok)
 {
@@ -81,7 +78,6 @@ static void check_lengths(const char *tok)
   free(big);
 }
 
-
 /* Validity of tok with its prefix replaced and the checksum recomputed,
  * so that nothing but the prefix can be wrong. */
 static int valid_with_prefix(const char *tok, const char *prefix)
@@ -93,7 +89,6 @@ static int valid_with_prefix(const char *tok, const char *prefix)
   token_checksum_encode(token_crc32(t, TOKEN_BODY_LEN), t + TOKEN_BODY_LEN);
   return valid_copy(t, TOKEN_LEN);
 }
-
 
 /* Binary bodies with a matching checksum: a NUL inside the random part,
  * all-NUL and all-0xFF tokens. */
@@ -111,7 +106,6 @@ static void check_binary(const char *tok)
   memset(t, 0xFF, sizeof t);
   CHECK(!valid_copy(t, TOKEN_LEN));
 }
-
 
 int main(void)
 {
