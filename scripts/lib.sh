@@ -10,10 +10,11 @@ TA_PACKAGES=(build-essential cmake pkg-config libssl-dev libmariadb-dev
              libmariadbd-dev libmicrohttpd-dev mariadb-server mariadb-client
              mariadb-test curl perl)
 # What only the test suites need: libFuzzer and the sanitizer runtimes,
-# valgrind, wrk for the benchmark smoke test, ss for the fault tests, and a
-# Galera cluster (tests/galera: the provider, mariabackup SST over socat).
+# valgrind, wrk for the benchmark smoke test, ss for the fault tests, a
+# Galera cluster (tests/galera: the provider, mariabackup SST over socat),
+# and clang-format for the layout check (scripts/suites/05-format).
 TA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind wrk iproute2 procps
-                  galera-4 mariadb-backup socat)
+                  galera-4 mariadb-backup socat clang-format)
 # The Debian packages and the gateways in front of tenant-authd.
 TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian nginx-light caddy)
 
