@@ -120,7 +120,7 @@ proc_start() {
 # proc_stop NAME [SECONDS]: stops the process recorded as NAME (ta_stop_pid);
 # its exit status, 1 when it had to be killed or was not running.
 proc_stop() {
-  local name=$1 pid what= rc
+  local name=$1 pid what='' rc
   { read -r pid; read -r what || :; } < "$VAR/$name.pid.ours" 2>/dev/null || return 1
   ta_stop_pid "$pid" "${2:-$STOP_TIMEOUT}" "${what:-}"; rc=$?
   rm -f "$VAR/$name.pid.ours"
