@@ -21,8 +21,14 @@
 #include "clock.h"
 
 #define DB_VERIFY_CALL "verify_tenant_token_ability(?,?)"
-#define DB_NOTE_QUERY "CALL note_tenant_token_use(?)"
-#define DB_REVOKE_QUERY "CALL revoke_leaked_tenant_token(?)"
+
+/* The statements besides the batch ones, each prepared on its first use:
+ * a new one is a name here, its text below, and a call that runs it. */
+enum db_stmt { DB_STMT_NOTE, DB_STMT_REVOKE, DB_STMTS };
+static const char *const db_stmt_text[DB_STMTS] = {
+    [DB_STMT_NOTE] = "CALL note_tenant_token_use(?)",
+    [DB_STMT_REVOKE] = "CALL revoke_leaked_tenant_token(?)",
+};
 /* Run on each new connection: a slow verification must never write its
  * token into MariaDB's slow query log. No privilege is needed to set it
  * for one's own session (the verifier role alone does, tests/http/run
@@ -42,8 +48,7 @@
 struct db_conn {
   MYSQL *mysql;                        /* NULL while closed */
   MYSQL_STMT *batch[DB_BATCH_MAX + 1]; /* [n]: batch statement of size n */
-  MYSQL_STMT *note;   /* DB_NOTE_QUERY, prepared on first use; else NULL */
-  MYSQL_STMT *revoke; /* DB_REVOKE_QUERY, likewise */
+  MYSQL_STMT *stmt[DB_STMTS];          /* db_stmt_text, NULL until used */
   unsigned backoff_ms;
   uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
   char last_err[192];
@@ -62,13 +67,11 @@ static atomic_uint_fast64_t db_retried;
 
 static void db_close(struct db_conn *t)
 {
-  if (t->note != NULL) {
-    mysql_stmt_close(t->note);
-    t->note = NULL;
-  }
-  if (t->revoke != NULL) {
-    mysql_stmt_close(t->revoke);
-    t->revoke = NULL;
+  for (size_t i = 0; i < DB_STMTS; i++) {
+    if (t->stmt[i] != NULL) {
+      mysql_stmt_close(t->stmt[i]);
+      t->stmt[i] = NULL;
+    }
   }
   for (size_t n = 0; n <= DB_BATCH_MAX; n++) {
     if (t->batch[n] != NULL) {
@@ -326,73 +329,42 @@ static enum db_result db_execute_batch(struct db_conn *t,
   return DB_OK;
 }
 
-/* Runs DB_REVOKE_QUERY for token on t's connection, preparing it on first
- * use, and reads every result the CALL sends back. */
-static enum db_result db_execute_revoke(struct db_conn *t, const char *token,
-                                        char *err, size_t err_size)
+/* Runs statement which (a CALL of one parameter: len bytes at value, of
+ * type type) on t's connection, preparing it on first use, and reads every
+ * result the CALL sends back. what names it in err. */
+static enum db_result db_execute_call(struct db_conn *t, enum db_stmt which,
+                                      enum enum_field_types type,
+                                      const void *value, unsigned long len,
+                                      const char *what, char *err,
+                                      size_t err_size)
 {
+  MYSQL_STMT *stmt;
   MYSQL_BIND param;
-  unsigned long len = TOKEN_LEN;
   int rc;
 
-  if (db_prepare(t, &t->revoke, DB_REVOKE_QUERY, sizeof DB_REVOKE_QUERY - 1,
-                 err, err_size) != DB_OK)
+  if (db_prepare(t, &t->stmt[which], db_stmt_text[which],
+                 strlen(db_stmt_text[which]), err, err_size) != DB_OK)
     return DB_ERROR;
+  stmt = t->stmt[which];
   memset(&param, 0, sizeof param);
-  param.buffer_type = MYSQL_TYPE_STRING;
-  param.buffer = (void *)token;
+  param.buffer_type = type;
+  param.buffer = (void *)value;
   param.buffer_length = len;
   param.length = &len;
-  if (mysql_stmt_bind_param(t->revoke, &param) != 0 ||
-      mysql_stmt_execute(t->revoke) != 0) {
-    snprintf(err, err_size, "revoke: %s (%u)", mysql_stmt_error(t->revoke),
-             mysql_stmt_errno(t->revoke));
-    t->last_errno = mysql_stmt_errno(t->revoke);
-    return DB_ERROR;
-  }
-  while ((rc = mysql_stmt_next_result(t->revoke)) == 0)
-    ;
-  if (rc > 0) {
-    snprintf(err, err_size, "revoke: %s (%u)", mysql_stmt_error(t->revoke),
-             mysql_stmt_errno(t->revoke));
-    t->last_errno = mysql_stmt_errno(t->revoke);
-    return DB_ERROR;
-  }
-  return DB_OK;
-}
-
-/* Runs DB_NOTE_QUERY with n packed hashes on t's connection, preparing it
- * on first use, and reads every result the CALL sends back. */
-static enum db_result db_execute_note(struct db_conn *t,
-                                      const unsigned char *hashes, size_t n,
-                                      char *err, size_t err_size)
-{
-  MYSQL_BIND param;
-  unsigned long len = (unsigned long)(n * TOKEN_HASH_LEN);
-  int rc;
-
-  if (db_prepare(t, &t->note, DB_NOTE_QUERY, sizeof DB_NOTE_QUERY - 1, err,
-                 err_size) != DB_OK)
-    return DB_ERROR;
-  memset(&param, 0, sizeof param);
-  param.buffer_type = MYSQL_TYPE_BLOB;
-  param.buffer = (void *)hashes;
-  param.buffer_length = len;
-  param.length = &len;
-  if (mysql_stmt_bind_param(t->note, &param) != 0 ||
-      mysql_stmt_execute(t->note) != 0) {
-    snprintf(err, err_size, "note: %s (%u)", mysql_stmt_error(t->note),
-             mysql_stmt_errno(t->note));
-    t->last_errno = mysql_stmt_errno(t->note);
+  if (mysql_stmt_bind_param(stmt, &param) != 0 ||
+      mysql_stmt_execute(stmt) != 0) {
+    snprintf(err, err_size, "%s: %s (%u)", what, mysql_stmt_error(stmt),
+             mysql_stmt_errno(stmt));
+    t->last_errno = mysql_stmt_errno(stmt);
     return DB_ERROR;
   }
   /* A CALL ends with a status result; read to the end of them. */
-  while ((rc = mysql_stmt_next_result(t->note)) == 0)
+  while ((rc = mysql_stmt_next_result(stmt)) == 0)
     ;
   if (rc > 0) {
-    snprintf(err, err_size, "note: %s (%u)", mysql_stmt_error(t->note),
-             mysql_stmt_errno(t->note));
-    t->last_errno = mysql_stmt_errno(t->note);
+    snprintf(err, err_size, "%s: %s (%u)", what, mysql_stmt_error(stmt),
+             mysql_stmt_errno(stmt));
+    t->last_errno = mysql_stmt_errno(stmt);
     return DB_ERROR;
   }
   return DB_OK;
@@ -535,7 +507,9 @@ enum db_result db_note_use(struct db_conn *c, const unsigned char *hashes,
   do {
     if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
       return r;
-    r = db_execute_note(c, hashes, n, err, err_size);
+    r = db_execute_call(c, DB_STMT_NOTE, MYSQL_TYPE_BLOB, hashes,
+                        (unsigned long)(n * TOKEN_HASH_LEN), "note", err,
+                        err_size);
   } while (db_again(c, &a, &r, err));
   return r;
 }
@@ -549,7 +523,8 @@ enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
   do {
     if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
       return r;
-    r = db_execute_revoke(c, token, err, err_size);
+    r = db_execute_call(c, DB_STMT_REVOKE, MYSQL_TYPE_STRING, token, TOKEN_LEN,
+                        "revoke", err, err_size);
   } while (db_again(c, &a, &r, err));
   return r;
 }

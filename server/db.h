@@ -9,8 +9,10 @@
  * is reused, re-opened with a backoff (backoff.h) when it breaks, and
  * closed by db_conn_close.
  *
- * A new statement is one place here: its execute function in db.c and a
- * public call that runs it between db_ready and db_again, as db_ping does. */
+ * A new statement is one place in db.c: its name and text in
+ * db_stmt_text, and a public call here that runs it (db_execute_call, for a
+ * CALL of one parameter) between db_ready and db_again, as db_revoke_leaked
+ * does. */
 #ifndef TENANT_AUTHD_DB_H
 #define TENANT_AUTHD_DB_H
 
