@@ -12,7 +12,6 @@
 #include "db.h"
 #include "endpoints.h"
 #include "flusher.h"
-#include "limiter.h"
 #include "route.h"
 
 /* /readyz answers from the last database call when it is this recent. */
