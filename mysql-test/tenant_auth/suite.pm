@@ -9,6 +9,8 @@
 #   there. installed.pl, written by the build beside this file, names where
 #   the library and the SQL scripts were installed.
 # Variables given in the environment win either way.
+# suite.opt turns the Sequence engine on (--loose-sequence): MTR starts the
+# server with optional plugins off, and verify_tenant_token_hashes reads it.
 package My::Suite::Tenant_auth;
 
 use Cwd qw(abs_path);
