@@ -15,8 +15,9 @@ TA_PACKAGES=(build-essential cmake pkg-config libssl-dev libmariadb-dev
 # and clang-format for the layout check (scripts/suites/05-format).
 TA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind wrk iproute2 procps
                   galera-4 mariadb-backup socat clang-format)
-# The Debian packages and the gateways in front of tenant-authd.
-TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian nginx-light caddy)
+# The Debian packages (systemd-analyze rates the unit) and the gateways in
+# front of tenant-authd.
+TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian systemd nginx-light caddy)
 
 ta_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 ta_die() { ta_log "$*"; exit 1; }
