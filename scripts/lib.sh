@@ -112,7 +112,9 @@ ta_db_start() {
     "$@" >/dev/null 2>&1 &
   local pid=$! i
   echo "$pid" > "$var/mysqld.pid.ours"
-  for i in $(seq 1 300); do
+  # About two minutes at most: a bound against hanging (InnoDB's start on
+  # a loaded machine is slow); a server that dies ends the wait at once.
+  for i in $(seq 1 1200); do
     ta_db_alive "$var" && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
