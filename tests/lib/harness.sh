@@ -28,6 +28,8 @@
 #   CHECK_BEFORE, CHECK_AFTER  functions run before and after each check
 #                 with its name; a CHECK_BEFORE that fails fails the check
 #   CHECK_STDERR  1: a check's stderr joins its reason (default: stdout only)
+#   HTTP_MAX_TIME seconds curl waits for one request of http, bearer and
+#                 metric (default 60: a bound against hanging, not a deadline)
 # Environment:
 #   TA_AUTHD_WRAPPER        command put before tenant-authd, e.g. "valgrind -q"
 #   TA_AUTHD_START_TIMEOUT  seconds to wait for /healthz after a start (60)
@@ -75,7 +77,7 @@ read -r -a AUTHD_WRAPPER <<< "${TA_AUTHD_WRAPPER:-}"
 START_TIMEOUT=${TA_AUTHD_START_TIMEOUT:-60}
 STOP_TIMEOUT=${TA_AUTHD_STOP_TIMEOUT:-60}
 SKIP=" ${TA_HTTP_SKIP:-} "
-HTTP_MAX_TIME=${HTTP_MAX_TIME:-5}
+HTTP_MAX_TIME=${HTTP_MAX_TIME:-60}
 failures=0
 
 # ---------------------------------------------------------------- checks
