@@ -5,6 +5,8 @@
 # The UDF library is looked up in $TENANT_AUTH_PLUGIN_DIR (default: build/ of
 # this checkout); the SQL scripts in its sql/ (install.sql is written by the
 # build from sql/install.sql.in).
+# suite.opt turns the Sequence engine on (--loose-sequence): MTR starts the
+# server with optional plugins off, and verify_tenant_token_hashes reads it.
 package My::Suite::Tenant_auth;
 
 use Cwd qw(abs_path);
