@@ -137,12 +137,14 @@ bearer() { http -H "Authorization: $1" "${@:2}"; }
 # header NAME: the value of response header NAME, or nothing.
 header() { printf '%s\n' "$HEADERS" | grep -i "^$1:" | head -1 | sed 's/^[^:]*: *//'; }
 metric() { curl -s -g --max-time 5 "$BASE/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-# Prepared statements executed, but for CALLs: what verifications reached
-# the database, not counting the usage flusher's note_tenant_token_use.
+# Verifications that reached the database: prepared statements executed,
+# less those that start a transaction of their own (Com_begin): the usage
+# flusher's note_tenant_token_use and POST /revoke's
+# revoke_leaked_tenant_token do, verify_tenant_token_hashes never does.
 com_stmt_execute() {
   sql "SELECT SUM(IF(VARIABLE_NAME = 'COM_STMT_EXECUTE', 1, -1) * VARIABLE_VALUE)
          FROM information_schema.GLOBAL_STATUS
-        WHERE VARIABLE_NAME IN ('COM_STMT_EXECUTE', 'COM_CALL_PROCEDURE')"
+        WHERE VARIABLE_NAME IN ('COM_STMT_EXECUTE', 'COM_BEGIN')"
 }
 
 REALM='Bearer realm="tenant_auth"'
