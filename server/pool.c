@@ -99,13 +99,21 @@ static void pool_move(struct pool_thread *th, unsigned to)
   th->cur = to;
 }
 
-/* Under lock: wakes one idle pool thread when items wait and no thread
- * is already on its way to them. A woken thread takes every waiting item
- * (up to batch_max), so one wake-up per batch is enough: a signal per
- * item would wake threads that find nothing left, a futex round trip each. */
+/* Under lock: wakes one idle pool thread when items wait, no thread is
+ * already on its way to them, and either no call is running or a quarter
+ * of a batch waits. A woken thread takes every waiting item (up to
+ * batch_max), so one wake-up per batch is enough: a signal per item would
+ * wake threads that find nothing left, a futex round trip each. While a
+ * call runs, a few items wait for it to end rather than start a call of
+ * their own: the thread that ends it takes them at once, and the database
+ * pays one call for them instead of one each (a call's fixed cost is most
+ * of its cost). A lone item on an idle pool is taken at once. */
 static void pool_wake(void)
 {
-  if (pool.len > 0 && pool.woken == 0 && pool.idle > 0) {
+  unsigned enough = pool.cfg.batch_max / 4 > 0 ? pool.cfg.batch_max / 4 : 1;
+
+  if (pool.len > 0 && pool.woken == 0 && pool.idle > 0 &&
+      (pool.busy == 0 || pool.len >= enough)) {
     pool.woken++;
     pthread_cond_signal(&pool.work);
   }
