@@ -167,7 +167,6 @@ enum MHD_Result guard_resume(struct MHD_Connection *conn,
 
 void guard_metrics(struct metrics_text *t)
 {
-
   metrics_family(t, "tenant_authd_auth_total", "counter",
                  "Authentication outcomes on protected routes.");
   for (size_t o = 0; o < AUTH_OUTCOMES; o++)
