@@ -23,10 +23,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ABILITY_NAME_MAX 64     /* bytes of a name or a pattern */
-#define ABILITY_SET_PATTERNS 64 /* patterns in a set (tenant_auth_abilities)   \
-                                 */
-#define ABILITY_SET_MAX 4500    /* bytes of a set: the column's VARCHAR(4500) */
+/* Bounds: a name or pattern's bytes; a set's patterns (as
+ * tenant_auth_abilities allows) and bytes (the column's VARCHAR(4500)). */
+#define ABILITY_NAME_MAX 64
+#define ABILITY_SET_PATTERNS 64
+#define ABILITY_SET_MAX 4500
 
 /* True when s[0..len) is an ability name (no wildcard). */
 bool ability_name_valid(const char *s, size_t len);
