@@ -21,8 +21,8 @@
 #include "ability.h"
 #include "fuzz.h"
 
-#define MODEL_MAX 80 /* patterns the model keeps before calling it malformed   \
-                      */
+/* Patterns the model keeps before it calls a set malformed. */
+#define MODEL_MAX 80
 
 struct model_set {
   size_t n;
