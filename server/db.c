@@ -244,9 +244,8 @@ static bool db_take_row(const struct db_row *r, struct db_token *out, size_t n)
   enum verdict_state state;
 
   for (int c = 0; c < DB_COLS; c++) {
-    if (c != DB_COL_ABILITIES && r->truncated[c])
-      return false;
-    if (c != DB_COL_EXPIRES && r->is_null[c])
+    if (r->is_null[c] ? c != DB_COL_EXPIRES
+                      : c != DB_COL_ABILITIES && r->truncated[c])
       return false;
   }
   if (r->pos >= n || r->len[DB_COL_TENANT] != TOKEN_UUID_LEN ||
@@ -319,7 +318,14 @@ static enum db_result db_execute_verify(struct db_conn *t,
   } else if (mysql_stmt_bind_result(stmt, r->bind) != 0) {
     goto failed;
   } else {
-    while ((rc = mysql_stmt_fetch(stmt)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
+    /* Connector/C leaves the truncation flag of a NULL column as it was:
+     * every flag starts at 0 for each row. */
+    for (;;) {
+      memset(r->is_null, 0, sizeof r->is_null);
+      memset(r->truncated, 0, sizeof r->truncated);
+      rc = mysql_stmt_fetch(stmt);
+      if (rc != 0 && rc != MYSQL_DATA_TRUNCATED)
+        break;
       if (!bad && !db_take_row(r, out, n)) {
         snprintf(err, err_size,
                  "verify: a row of verify_tenant_token_hashes is not what "
