@@ -53,6 +53,7 @@ port=${PORT[$n]}
 bind-address=127.0.0.1
 pid-file=$v/mysqld.pid
 log-error=$v/error.log
+tmpdir=$v/tmp
 plugin-dir=$PLUGIN_DIR
 innodb-buffer-pool-size=128M
 innodb-flush-log-at-trx-commit=2
@@ -96,11 +97,13 @@ node_start() {
   for m in "${STARTED[@]}"; do
     [ "$m" = "$n" ] || ta_wait_for 300 node_synced "$m" || ta_die "node $m is not synced"
   done
-  v=$(V "$n"); mkdir -p "$v"; v=$(cd "$v" && pwd)
+  # A private tmpdir, as ta_db_start gives (scripts/lib.sh says why).
+  v=$(V "$n"); mkdir -p "$v/tmp"; v=$(cd "$v" && pwd)
   node_cnf "$n"
   rm -f "$v/mysqld.sock"
   if [ ! -d "$v/data/mysql" ]; then
     mariadb-install-db --no-defaults --datadir="$v/data" --user=root \
+      --tmpdir="$v/tmp" \
       --auth-root-authentication-method=socket --skip-test-db \
       > "$v/install-db.log" 2>&1 || ta_die "mariadb-install-db failed for node $n"
   fi
