@@ -95,8 +95,12 @@ ta_db_start() {
     ta_die "a server already runs on $var (pid $(cat "$var/mysqld.pid"))"
   fi
   rm -f "$var/mysqld.pid" "$var/mysqld.sock"
+  # A private tmpdir: servers in other pid namespaces (the packages suite's
+  # systemd) may have our pid, and so our temporary tables' names in /tmp.
+  mkdir -p "$var/tmp" || ta_die "cannot create $var/tmp"
   if [ ! -d "$var/data/mysql" ]; then
     mariadb-install-db --no-defaults --datadir="$var/data" --user=root \
+      --tmpdir="$var/tmp" \
       --auth-root-authentication-method=socket --skip-test-db \
       > "$var/install-db.log" 2>&1 || {
         tail -20 "$var/install-db.log" >&2; ta_die "mariadb-install-db failed"; }
@@ -106,13 +110,15 @@ ta_db_start() {
   mariadbd --no-defaults --user=root --datadir="$var/data" \
     --socket="$var/mysqld.sock" --port="$port" --bind-address=127.0.0.1 \
     --pid-file="$var/mysqld.pid" --log-error="$var/error.log" \
-    --plugin-dir="$plugin_dir" --skip-log-bin --max-connections=2000 \
+    --tmpdir="$var/tmp" --plugin-dir="$plugin_dir" --skip-log-bin --max-connections=2000 \
     --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     "$@" >/dev/null 2>&1 &
   local pid=$! i
   echo "$pid" > "$var/mysqld.pid.ours"
-  for i in $(seq 1 300); do
+  # About two minutes at most: a bound against hanging (InnoDB's start on
+  # a loaded machine is slow); a server that dies ends the wait at once.
+  for i in $(seq 1 1200); do
     ta_db_alive "$var" && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1

@@ -63,7 +63,7 @@ sub config {
     print "header = \"Authorization: Bearer $token\"\n" if $kind ne 'missing';
     printf "output = \"%s\"\n", $kind eq 'valid' ? "$dir/$n" : '/dev/null';
     print "write-out = \"%{http_code} %{url_effective}\\n\"\n";
-    print "max-time = 30\n";
+    print "max-time = 120\n";
   }
 }
 

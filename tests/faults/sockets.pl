@@ -4,17 +4,19 @@
 # them; a "staller" sends part of a request header once and then nothing; a
 # "trickler" sends one more header byte every second and never finishes.
 #
-#   sockets.pl flood PORT N RELEASE_FILE MAX_HOLD_S
-#     Opens N connections and watches them for 1 s without sending: those
-#     the server closes meanwhile are "refused". Then sends "GET /healthz"
-#     on each other one and waits 2 s to see which are served; prints
-#     "connected=.. refused=.. served=.. closed=.. pending=..
-#     refused_max_ms=.." (pending: no answer, still open; refused_max_ms:
-#     the longest time from a refused connection's connect to the end of
-#     file the client saw), then holds every socket
-#     until RELEASE_FILE exists (at most MAX_HOLD_S seconds), closes the
-#     served ones, waits up to 3 s for the pending ones to be answered,
-#     prints "released served_later=N" and closes all.
+#   sockets.pl flood PORT N LIMIT RELEASE_FILE MAX_HOLD_S
+#     Opens N connections and watches them without sending until the
+#     server has closed all but LIMIT of them: those are "refused". Then
+#     sends "GET /healthz" on each other one and waits until each is served
+#     or closed; prints "connected=.. refused=.. served=.. closed=..
+#     pending=.. refused_max_ms=.." (pending: no answer, still open;
+#     refused_max_ms: the longest time from a refused connection's connect
+#     to the end of file the client saw), then holds every socket until
+#     RELEASE_FILE exists (at most MAX_HOLD_S seconds), closes the served
+#     ones, waits for the pending ones to be answered, prints "released
+#     served_later=N" and closes all. Each wait is for a state; its bound
+#     (WAIT_S, 120 s) only guards against hanging, and a server that
+#     refuses too few, or leaves requests unanswered, is seen when it ends.
 #   sockets.pl slow PORT N_TRICKLE N_STALL SECONDS
 #     Runs N_TRICKLE tricklers and N_STALL stallers for at most SECONDS and
 #     prints one line per socket: "KIND INDEX eof_ms=MS" (the server closed
@@ -29,7 +31,9 @@ use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 $SIG{PIPE} = 'IGNORE';
 $| = 1;
 
-sub usage { die "usage: $0 flood PORT N RELEASE_FILE MAX_HOLD_S\n"
+use constant WAIT_S => 120;
+
+sub usage { die "usage: $0 flood PORT N LIMIT RELEASE_FILE MAX_HOLD_S\n"
               . "       $0 slow PORT N_TRICKLE N_STALL SECONDS\n"; }
 
 sub connect_one {
@@ -49,7 +53,7 @@ sub poll_read {
 }
 
 sub flood {
-  my ($port, $n, $release, $max_hold) = @_;
+  my ($port, $n, $limit, $release, $max_hold) = @_;
   my (@socks, @t0);
   for (1 .. $n) {
     my $s = connect_one($port) or last;
@@ -61,11 +65,11 @@ sub flood {
   my %buf = map { $_ => '' } 0 .. $#socks;
   # Before anything is asked: which connections does the server close?
   my $refused_max_ms = 0;
-  my $deadline = time + 1;
+  my $deadline = time + WAIT_S;
   while (time < $deadline) {
     my $sel = IO::Select->new(map { $socks[$_] }
                               grep { !$state{$_} } 0 .. $#socks);
-    last if $sel->count == 0;
+    last if $sel->count <= $limit;
     for my $s ($sel->can_read(0.05)) {
       my ($i) = grep { $socks[$_] == $s } 0 .. $#socks;
       next unless poll_read($s, \$buf{$i}) eq 'eof';
@@ -79,7 +83,7 @@ sub flood {
                      "GET /healthz HTTP/1.1\r\nHost: flood\r\n\r\n");
     $state{$i} = 'closed' unless defined $w;
   }
-  $deadline = time + 2;
+  $deadline = time + WAIT_S;
   while (time < $deadline) {
     my $sel = IO::Select->new(map { $socks[$_] }
                               grep { !$state{$_} } 0 .. $#socks);
@@ -106,7 +110,7 @@ sub flood {
   close $socks[$_] for grep { ($state{$_} // "") eq "served" } 0 .. $#socks;
   my @waiting = grep { !$state{$_} } 0 .. $#socks;
   my $later = 0;
-  $deadline = time + 3;
+  $deadline = time + WAIT_S;
   while (@waiting && time < $deadline) {
     my $sel = IO::Select->new(map { $socks[$_] } @waiting);
     for my $s ($sel->can_read(0.1)) {
@@ -169,7 +173,7 @@ sub slow {
 }
 
 my $mode = shift // usage();
-if ($mode eq 'flood' && @ARGV == 4) {
+if ($mode eq 'flood' && @ARGV == 5) {
   flood(@ARGV);
 } elsif ($mode eq 'slow' && @ARGV == 4) {
   slow(@ARGV);

@@ -53,6 +53,7 @@ port=${PORT[$n]}
 bind-address=127.0.0.1
 pid-file=$v/mysqld.pid
 log-error=$v/error.log
+tmpdir=$v/tmp
 plugin-dir=$PLUGIN_DIR
 innodb-buffer-pool-size=128M
 innodb-flush-log-at-trx-commit=2
@@ -94,13 +95,15 @@ STARTED=()
 node_start() {
   local n=$1 v pid m; shift
   for m in "${STARTED[@]}"; do
-    [ "$m" = "$n" ] || ta_wait_for 60 node_synced "$m" || ta_die "node $m is not synced"
+    [ "$m" = "$n" ] || ta_wait_for 300 node_synced "$m" || ta_die "node $m is not synced"
   done
-  v=$(V "$n"); mkdir -p "$v"; v=$(cd "$v" && pwd)
+  # A private tmpdir, as ta_db_start gives (scripts/lib.sh says why).
+  v=$(V "$n"); mkdir -p "$v/tmp"; v=$(cd "$v" && pwd)
   node_cnf "$n"
   rm -f "$v/mysqld.sock"
   if [ ! -d "$v/data/mysql" ]; then
     mariadb-install-db --no-defaults --datadir="$v/data" --user=root \
+      --tmpdir="$v/tmp" \
       --auth-root-authentication-method=socket --skip-test-db \
       > "$v/install-db.log" 2>&1 || ta_die "mariadb-install-db failed for node $n"
   fi
@@ -109,7 +112,8 @@ node_start() {
   disown "$pid" # killed on purpose later: no job notice from bash
   echo "$pid" > "$v/mysqld.pid.ours"
   synced() { kill -0 "$pid" 2>/dev/null && node_synced "$n"; }
-  ta_wait_for 90 synced || { tail -20 "$v/error.log" >&2; ta_die "node $n did not join (see $v/error.log)"; }
+  # A bound against hanging only: a state transfer on a slow day is slow.
+  ta_wait_for 600 synced || { tail -20 "$v/error.log" >&2; ta_die "node $n did not join (see $v/error.log)"; }
   [[ " ${STARTED[*]} " == *" $n "* ]] || STARTED+=("$n")
 }
 
@@ -166,9 +170,11 @@ node_authd() {
   authd_start "$name" 127.0.0.1 "$@" || ta_die "tenant-authd $name did not start"
   PORT_OF[$name]=$PORT
 }
-# status NAME TOKEN: the HTTP status tenant-authd NAME answers for TOKEN.
+# status NAME TOKEN [SECONDS]: the HTTP status tenant-authd NAME answers
+# for TOKEN (curl gives up after SECONDS, default 60: a bound against
+# hanging).
 status() {
-  curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+  curl -s -o /dev/null -w '%{http_code}' --max-time "${3:-60}" \
     -H "Authorization: Bearer $2" "http://127.0.0.1:${PORT_OF[$1]}/auth"
 }
 is() { [ "$(status "$1" "$2")" = "$3" ]; }

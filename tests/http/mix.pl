@@ -11,7 +11,8 @@
 #     "wrong: ..." lines (never a whole token). right: 204 with the expected
 #     X-Tenant-Id, or 401 for a token that must be refused; wrong: any other
 #     verdict (a 204 with another tenant, a 401 for a valid token, a 204 for
-#     a refused one); unavailable: 503; other: no answer or another status.
+#     a refused one); unavailable: 503; other: no answer (none for 60 s, a
+#     bound against hanging, not a deadline) or another status.
 use strict;
 use warnings;
 use IO::Socket::IP;
@@ -34,7 +35,7 @@ sub ask {
   my $buf = '';
   my $sel = IO::Select->new($s);
   while ($buf !~ /\r\n\r\n/) {
-    return () unless $sel->can_read(10);
+    return () unless $sel->can_read(60);
     my $n = sysread($s, $buf, 65536, length $buf);
     return () unless $n;
   }
@@ -44,7 +45,7 @@ sub ask {
   my ($len) = $head =~ /^Content-Length: *(\d+)/mi;
   $len //= 0;
   while (length($rest) < $len) {
-    return () unless $sel->can_read(10);
+    return () unless $sel->can_read(60);
     my $n = sysread($s, $rest, 65536, length $rest);
     return () unless $n;
   }

@@ -28,10 +28,14 @@
 #   CHECK_BEFORE, CHECK_AFTER  functions run before and after each check
 #                 with its name; a CHECK_BEFORE that fails fails the check
 #   CHECK_STDERR  1: a check's stderr joins its reason (default: stdout only)
+#   HTTP_MAX_TIME seconds curl waits for one request of http, bearer and
+#                 metric (default 60: a bound against hanging, not a deadline)
 # Environment:
 #   TA_AUTHD_WRAPPER        command put before tenant-authd, e.g. "valgrind -q"
-#   TA_AUTHD_START_TIMEOUT  seconds to wait for /healthz after a start (10)
-#   TA_AUTHD_STOP_TIMEOUT   seconds to wait for an exit after SIGTERM (10)
+#   TA_AUTHD_START_TIMEOUT  seconds to wait for /healthz after a start (60)
+#   TA_AUTHD_STOP_TIMEOUT   seconds to wait for an exit after SIGTERM (60)
+#                           (bounds against hanging, not deadlines: a start
+#                           that dies, or a stop that ends, ends the wait)
 #   TA_HTTP_SKIP            test names to skip, separated by blanks
 #   TA_HTTP_PREFIX          the default TEST_PREFIX
 #
@@ -70,10 +74,10 @@ TEST_PREFIX=${TEST_PREFIX:-${TA_HTTP_PREFIX:-}}
 AUTHD=${AUTHD:-${TA_AUTHD:-build/server/tenant-authd}}
 read -r -a AUTHD_WRAPPER <<< "${TA_AUTHD_WRAPPER:-}"
 [ -n "${AUTHD_FLAGS+x}" ] || AUTHD_FLAGS=()
-START_TIMEOUT=${TA_AUTHD_START_TIMEOUT:-10}
-STOP_TIMEOUT=${TA_AUTHD_STOP_TIMEOUT:-10}
+START_TIMEOUT=${TA_AUTHD_START_TIMEOUT:-60}
+STOP_TIMEOUT=${TA_AUTHD_STOP_TIMEOUT:-60}
 SKIP=" ${TA_HTTP_SKIP:-} "
-HTTP_MAX_TIME=${HTTP_MAX_TIME:-5}
+HTTP_MAX_TIME=${HTTP_MAX_TIME:-60}
 failures=0
 
 # ---------------------------------------------------------------- checks
