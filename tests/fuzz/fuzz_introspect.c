@@ -12,7 +12,9 @@
  *      INTROSPECT_CRED_MAX, WRONG otherwise.
  *   2: a form body: introspect_token's value, when OK, is 1 to
  *      INTROSPECT_TOKEN_MAX - 1 bytes; rendered as an ability, the answer
- *      holds no raw control byte and no unescaped quote inside the scope.
+ *      holds no raw control byte and no unescaped quote inside the scope
+ *      (2048 bytes hold the answer of any such token: 255 bytes of six
+ *      each, escaped).
  * Every call is also repeated: parsing is a pure function of the bytes. */
 #include <stdbool.h>
 #include <string.h>
@@ -111,7 +113,7 @@ static void fuzz_pair(const char *p, size_t n)
 /* Mode 2: a form body, its token rendered. */
 static void fuzz_form(const char *b, size_t n)
 {
-  char tok[INTROSPECT_TOKEN_MAX], again[INTROSPECT_TOKEN_MAX], out[1024];
+  char tok[INTROSPECT_TOKEN_MAX], again[INTROSPECT_TOKEN_MAX], out[2048];
   const char *abilities[1];
   struct introspect_claims c = {.tenant_id =
                                     "0b6e7c51-4a0e-4a39-9a4e-0cc1e3b3b0f1"};
