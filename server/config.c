@@ -496,10 +496,10 @@ enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
   }
   if (cfg->queue_timeout == 0)
     cfg->queue_timeout = cfg->db_read_timeout * 1000U;
-  if (cfg_parse_listen(cfg, err, err_size) != 0)
-    return CFG_ERROR;
   if (cfg->defaults_file != NULL &&
       cfg_read_file(cfg, cfg->defaults_file, err, err_size) != 0)
+    return CFG_ERROR;
+  if (cfg_parse_listen(cfg, err, err_size) != 0)
     return CFG_ERROR;
   return CFG_RUN;
 }
