@@ -322,7 +322,8 @@ static int cfg_file_parse(struct cfg *cfg, const char *path, const char *text,
       if (g_end == g || g_end[-1] != ']')
         continue; /* not a group line: Connector/C's business */
       g = cfg_file_trim(g, g_end - 1, &g_end);
-      in_group = cfg_file_name_is(g, (size_t)(g_end - g), CFG_FILE_GROUP);
+      in_group = (size_t)(g_end - g) == strlen(CFG_FILE_GROUP) &&
+                 memcmp(g, CFG_FILE_GROUP, (size_t)(g_end - g)) == 0;
       continue;
     }
     if (!in_group)
@@ -385,8 +386,9 @@ static int cfg_file_parse(struct cfg *cfg, const char *path, const char *text,
   return 0;
 }
 
-/* Reads the file-only settings from path (--defaults-file). A file that
- * holds a secret must not be readable by others. */
+/* Reads the file-only settings from path (--defaults-file): any file but
+ * a directory (/dev/null is an empty one), at most CFG_FILE_MAX bytes. A
+ * file that holds a secret must not be readable by others. */
 static int cfg_read_file(struct cfg *cfg, const char *path, char *err,
                          size_t err_size)
 {
@@ -401,26 +403,28 @@ static int cfg_read_file(struct cfg *cfg, const char *path, char *err,
              strerror(errno));
     return -1;
   }
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-      st.st_size > CFG_FILE_MAX) {
-    snprintf(err, err_size,
-             "--defaults-file: %.128s is not a regular file of at most %d "
-             "bytes",
-             path, CFG_FILE_MAX);
+  if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+    snprintf(err, err_size, "--defaults-file: %.128s is not a file", path);
     fclose(f);
     return -1;
   }
-  text = malloc((size_t)st.st_size + 1);
+  text = malloc(CFG_FILE_MAX + 1);
   if (text == NULL) {
     snprintf(err, err_size, "--defaults-file: out of memory");
     fclose(f);
     return -1;
   }
-  len = fread(text, 1, (size_t)st.st_size, f);
+  len = fread(text, 1, CFG_FILE_MAX + 1, f);
   fclose(f);
-  rc = cfg_file_parse(cfg, path, text, len, err, err_size);
+  if (len > CFG_FILE_MAX) {
+    snprintf(err, err_size, "--defaults-file: %.128s is over %d bytes", path,
+             CFG_FILE_MAX);
+    rc = -1;
+  } else {
+    rc = cfg_file_parse(cfg, path, text, len, err, err_size);
+  }
   /* The file holds the database password and the secrets. */
-  explicit_bzero(text, (size_t)st.st_size + 1);
+  explicit_bzero(text, CFG_FILE_MAX + 1);
   free(text);
   if (rc == 0 && cfg->introspection.count > 0 && (st.st_mode & S_IRWXO)) {
     snprintf(err, err_size,
