@@ -205,6 +205,18 @@ introspect_authenticate(const struct introspect_clients *cs, const char *value,
   return INTROSPECT_AUTH_OK;
 }
 
+void introspect_limit_key(unsigned client, unsigned char key[16])
+{
+  static const unsigned char prefix[12] = {0x01, 0x00, 0,   0,   0,   0,
+                                           0,    0,    'i', 'n', 't', 'r'};
+
+  memcpy(key, prefix, sizeof prefix);
+  key[12] = (unsigned char)(client >> 24);
+  key[13] = (unsigned char)(client >> 16);
+  key[14] = (unsigned char)(client >> 8);
+  key[15] = (unsigned char)client;
+}
+
 enum introspect_form introspect_token(const char *body, size_t len,
                                       char out[INTROSPECT_TOKEN_MAX],
                                       size_t *out_len)

@@ -21,7 +21,8 @@
 
 #include "token.h"
 
-#define INTROSPECT_CLIENTS_MAX 16 /* introspection-client= at most this often  \
+#define INTROSPECT_CLIENTS_MAX                                                 \
+  16                              /* introspection-client= at most this often  \
                                    */
 #define INTROSPECT_ID_MAX 64      /* a client id's bytes, at most */
 #define INTROSPECT_SECRET_MIN 16  /* a secret's bytes, at least */
@@ -74,6 +75,12 @@ extern const char *const introspect_auth_names[INTROSPECT_AUTH_OUTCOMES];
 enum introspect_auth
 introspect_authenticate(const struct introspect_clients *cs, const char *value,
                         size_t len, unsigned count, unsigned *client);
+
+/* The failed-authentication limiter's key (limiter.h) for client number
+ * `client`: 16 bytes of the IPv6 discard prefix 100::/64 (RFC 6666), which
+ * no real client has, then "intr" and the number, so each client has a
+ * budget of its own, apart from every address. */
+void introspect_limit_key(unsigned client, unsigned char key[16]);
 
 enum introspect_form {
   INTROSPECT_FORM_OK,        /* out holds the token, *out_len bytes */

@@ -264,8 +264,24 @@ static void test_render(void)
   CHECK(strcmp(out, "{\"active\":false}") == 0);
 }
 
+/* The limiter key of a client: in 100::/64, distinct per client. */
+static void test_limit_key(void)
+{
+  unsigned char a[16], b[16];
+  static const unsigned char want[16] = {0x01, 0,   0,   0,   0, 0, 0, 0,
+                                         'i',  'n', 't', 'r', 0, 0, 1, 2};
+
+  introspect_limit_key(258, a);
+  CHECK(memcmp(a, want, 16) == 0);
+  introspect_limit_key(0, a);
+  introspect_limit_key(1, b);
+  CHECK(memcmp(a, b, 16) != 0);
+  CHECK(a[0] == 0x01 && a[1] == 0 && memcmp(a, b, 15) == 0);
+}
+
 int main(void)
 {
+  test_limit_key();
   test_clients();
   test_authenticate();
   test_token();
