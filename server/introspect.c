@@ -234,6 +234,77 @@ enum introspect_form introspect_token(const char *body, size_t len,
   return INTROSPECT_FORM_MALFORMED;
 }
 
+static bool introspect_json_blank(char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
+static bool introspect_scope_char(unsigned char c)
+{
+  return c >= 0x21 && c <= 0x7e && c != '"' && c != '\\';
+}
+
+long introspect_scope(const char *json, size_t len, char *out, size_t out_size)
+{
+  size_t i = 0, o = 0;
+  bool first = true;
+
+  if (out_size == 0)
+    return -1;
+  out[0] = '\0';
+  while (i < len && introspect_json_blank(json[i]))
+    i++;
+  if (i == len || json[i++] != '[')
+    goto bad;
+  for (;;) {
+    size_t start;
+
+    while (i < len && introspect_json_blank(json[i]))
+      i++;
+    if (i == len)
+      goto bad;
+    if (json[i] == ']' && first) {
+      i++;
+      break;
+    }
+    if (json[i++] != '"')
+      goto bad;
+    start = i;
+    while (i < len && introspect_scope_char((unsigned char)json[i]))
+      i++;
+    if (i == len || json[i] != '"' || i == start)
+      goto bad;
+    if (o + !first + (i - start) + 1 > out_size)
+      goto bad;
+    if (!first)
+      out[o++] = ' ';
+    memcpy(out + o, json + start, i - start);
+    o += i - start;
+    first = false;
+    i++;
+    while (i < len && introspect_json_blank(json[i]))
+      i++;
+    if (i == len)
+      goto bad;
+    if (json[i] == ']') {
+      i++;
+      break;
+    }
+    if (json[i++] != ',')
+      goto bad;
+  }
+  while (i < len && introspect_json_blank(json[i]))
+    i++;
+  if (i != len)
+    goto bad;
+  out[o] = '\0';
+  return (long)o;
+bad:
+  out[0] = '\0';
+  return -1;
+}
+
 /* Appends to out[*o..size) what printf makes of fmt; false when it did not
  * fit. */
 __attribute__((format(printf, 4, 5))) static bool
@@ -286,14 +357,10 @@ long introspect_render(char *out, size_t out_size,
   if (claims == NULL || claims->tenant_id == NULL)
     goto inactive;
   ok = introspect_add(out, out_size, &o, "{\"active\":true");
-  if (ok && claims->n_abilities > 0) {
-    ok = introspect_add(out, out_size, &o, ",\"scope\":\"");
-    for (size_t i = 0; ok && i < claims->n_abilities; i++) {
-      ok = (i == 0 || introspect_add(out, out_size, &o, " ")) &&
-           introspect_add_escaped(out, out_size, &o, claims->abilities[i]);
-    }
-    ok = ok && introspect_add(out, out_size, &o, "\"");
-  }
+  if (ok && claims->scope != NULL)
+    ok = introspect_add(out, out_size, &o, ",\"scope\":\"") &&
+         introspect_add_escaped(out, out_size, &o, claims->scope) &&
+         introspect_add(out, out_size, &o, "\"");
   ok = ok && introspect_add(out, out_size, &o, ",\"token_type\":\"bearer\"");
   ok = ok && introspect_add(out, out_size, &o, ",\"sub\":\"") &&
        introspect_add_escaped(out, out_size, &o, claims->tenant_id) &&

@@ -97,22 +97,30 @@ enum introspect_form introspect_token(const char *body, size_t len,
                                       char out[INTROSPECT_TOKEN_MAX],
                                       size_t *out_len);
 
+/* The scope of a token (RFC 6749 section 3.3: scope-tokens joined by one
+ * space): its abilities as stored, a JSON array of strings such as
+ * ["metrics:write", "reports:*"], joined into out[0..out_size),
+ * NUL-terminated. Returns the length ("[]" gives 0), or -1 when json[0..len)
+ * is not such an array (blanks allowed around its parts) or an element is
+ * empty, holds an escape or a byte a scope-token may not hold (a space,
+ * '"', '\\', a control or non-ASCII byte), or out is too small. */
+long introspect_scope(const char *json, size_t len, char *out, size_t out_size);
+
 /* What is known of an active token. */
 struct introspect_claims {
-  const char *tenant_id;        /* TOKEN_UUID_LEN characters */
-  uint64_t token_id;            /* 0: unknown, not sent */
-  const char *const *abilities; /* the token's ability patterns */
-  size_t n_abilities;           /* 0: scope not sent */
-  int64_t iat;                  /* seconds since the epoch; 0: not sent */
-  int64_t exp;                  /* likewise; 0: never expires or unknown */
+  const char *tenant_id; /* TOKEN_UUID_LEN characters */
+  uint64_t token_id;     /* 0: unknown, not sent */
+  const char *scope;     /* introspect_scope's; NULL: not sent */
+  int64_t iat;           /* seconds since the epoch; 0: not sent */
+  int64_t exp;           /* likewise; 0: never expires or unknown */
 };
 
 /* The answer into out[0..out_size), NUL-terminated: exactly
- * {"active":false} when claims is NULL, else active, scope (the abilities
- * joined by spaces), token_type "bearer", sub and the extension member
- * tenant_id (both the tenant id), token_id, iat and exp when known. Strings
- * are JSON-escaped. Returns the length, or -1 when it does not fit (then
- * out holds {"active":false} if that fits). */
+ * {"active":false} when claims is NULL, else active, scope, token_type
+ * "bearer", sub and the extension member tenant_id (both the tenant id),
+ * token_id, iat and exp when known. Strings are JSON-escaped. Returns the
+ * length, or -1 when it does not fit (then out holds {"active":false} if that
+ * fits). */
 long introspect_render(char *out, size_t out_size,
                        const struct introspect_claims *claims);
 

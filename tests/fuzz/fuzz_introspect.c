@@ -11,10 +11,14 @@
  *      without a ':' or with an empty id or when the value is longer than
  *      INTROSPECT_CRED_MAX, WRONG otherwise.
  *   2: a form body: introspect_token's value, when OK, is 1 to
- *      INTROSPECT_TOKEN_MAX - 1 bytes; rendered as an ability, the answer
+ *      INTROSPECT_TOKEN_MAX - 1 bytes; rendered as a scope, the answer
  *      holds no raw control byte and no unescaped quote inside the scope
  *      (2048 bytes hold the answer of any such token: 255 bytes of six
  *      each, escaped).
+ *   3: a stored set of abilities for introspect_scope: when it parses, the
+ *      scope is scope-tokens (RFC 6749 section 3.3) joined by single
+ *      spaces, and the JSON array written back from those tokens parses to
+ *      the same scope; the first byte after the mode picks the room given.
  * Every call is also repeated: parsing is a pure function of the bytes. */
 #include <stdbool.h>
 #include <string.h>
@@ -114,7 +118,6 @@ static void fuzz_pair(const char *p, size_t n)
 static void fuzz_form(const char *b, size_t n)
 {
   char tok[INTROSPECT_TOKEN_MAX], again[INTROSPECT_TOKEN_MAX], out[2048];
-  const char *abilities[1];
   struct introspect_claims c = {.tenant_id =
                                     "0b6e7c51-4a0e-4a39-9a4e-0cc1e3b3b0f1"};
   size_t len = 12345, again_len;
@@ -126,9 +129,7 @@ static void fuzz_form(const char *b, size_t n)
     return;
   FUZZ_CHECK(len == again_len && memcmp(tok, again, len) == 0);
   FUZZ_CHECK(len >= 1 && len < INTROSPECT_TOKEN_MAX && tok[len] == '\0');
-  abilities[0] = tok;
-  c.abilities = abilities;
-  c.n_abilities = 1;
+  c.scope = tok;
   w = introspect_render(out, sizeof out, &c);
   FUZZ_CHECK(w > 0 && (size_t)w == strlen(out));
   FUZZ_CHECK(strncmp(out, "{\"active\":true,\"scope\":\"", 24) == 0);
@@ -147,6 +148,46 @@ static void fuzz_form(const char *b, size_t n)
   }
 }
 
+/* Mode 3: the scope of a stored set of abilities. */
+static void fuzz_scope(const char *j, size_t n)
+{
+  char out[5000], again[5000], rebuilt[12000];
+  size_t room, r = 0;
+  long len;
+
+  if (n == 0)
+    return;
+  room = 1 + (unsigned char)j[0] * 20;
+  j++;
+  n--;
+  len = introspect_scope(j, n, out, room);
+  if (len < 0) {
+    FUZZ_CHECK(out[0] == '\0');
+    return;
+  }
+  FUZZ_CHECK((size_t)len < room && strlen(out) == (size_t)len);
+  FUZZ_CHECK(len == 0 || (out[0] != ' ' && out[len - 1] != ' '));
+  rebuilt[r++] = '[';
+  for (long k = 0; k < len; k++) {
+    unsigned char c = (unsigned char)out[k];
+    if (c == ' ') {
+      FUZZ_CHECK(out[k + 1] != ' ');
+      memcpy(rebuilt + r, "\",\"", 3);
+      r += 3;
+      continue;
+    }
+    FUZZ_CHECK(c >= 0x21 && c <= 0x7e && c != '"' && c != '\\');
+    if (k == 0)
+      rebuilt[r++] = '"';
+    rebuilt[r++] = (char)c;
+  }
+  if (len > 0)
+    rebuilt[r++] = '"';
+  rebuilt[r++] = ']';
+  FUZZ_CHECK(introspect_scope(rebuilt, r, again, sizeof again) == len);
+  FUZZ_CHECK(memcmp(out, again, (size_t)len + 1) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   const char *v = (const char *)data + 1;
@@ -154,15 +195,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   setup();
   if (size == 0)
     return 0;
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
   case 0:
     fuzz_value(v, size - 1);
     break;
   case 1:
     fuzz_pair(v, size - 1);
     break;
-  default:
+  case 2:
     fuzz_form(v, size - 1);
+    break;
+  default:
+    fuzz_scope(v, size - 1);
     break;
   }
   return 0;

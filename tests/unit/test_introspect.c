@@ -209,9 +209,6 @@ static void test_token(void)
 
 static void test_render(void)
 {
-  static const char *const abilities[] = {"metrics:write", "reports:*"};
-  static const char *const star[] = {"*"};
-  static const char *const hostile[] = {"a\"b\\c\n"};
   const char *tenant = "0b6e7c51-4a0e-4a39-9a4e-0cc1e3b3b0f1";
   struct introspect_claims c = {.tenant_id = tenant};
   char out[512];
@@ -229,8 +226,7 @@ static void test_render(void)
                      "\"0b6e7c51-4a0e-4a39-9a4e-0cc1e3b3b0f1\"}") == 0,
          "%s", out);
   /* Everything known. */
-  c.abilities = abilities;
-  c.n_abilities = 2;
+  c.scope = "metrics:write reports:*";
   c.token_id = 42;
   c.iat = 1764939600;
   c.exp = 1796475600;
@@ -241,8 +237,7 @@ static void test_render(void)
                      "\"0b6e7c51-4a0e-4a39-9a4e-0cc1e3b3b0f1\",\"token_id\":42,"
                      "\"iat\":1764939600,\"exp\":1796475600}") == 0,
          "%s", out);
-  c.abilities = star;
-  c.n_abilities = 1;
+  c.scope = "*";
   c.token_id = UINT64_MAX;
   c.iat = 0;
   c.exp = 0;
@@ -251,7 +246,7 @@ static void test_render(void)
   CHECK(strstr(out, "\"token_id\":18446744073709551615}") != NULL);
   CHECK(strstr(out, "iat") == NULL && strstr(out, "exp") == NULL);
   /* Strings are escaped, whatever reaches the renderer. */
-  c.abilities = hostile;
+  c.scope = "a\"b\\c\n";
   CHECK(introspect_render(out, sizeof out, &c) > 0);
   CHECKF(strstr(out, "\"scope\":\"a\\\"b\\\\c\\u000a\"") != NULL, "%s", out);
   /* Too small a buffer: -1, and the inactive answer when it fits. */
@@ -262,6 +257,62 @@ static void test_render(void)
   c.tenant_id = NULL;
   CHECK(introspect_render(out, sizeof out, &c) == 16);
   CHECK(strcmp(out, "{\"active\":false}") == 0);
+}
+
+static long scope(const char *json, char *out, size_t out_size)
+{
+  char *copy = test_dup(json, strlen(json));
+  long r = introspect_scope(copy, strlen(json), out, out_size);
+
+  free(copy);
+  return r;
+}
+
+/* The abilities as the database stores them become the scope. */
+static void test_scope(void)
+{
+  char out[64], big[5000];
+  size_t n = 0;
+
+  CHECK(scope("[\"metrics:write\", \"reports:*\"]", out, sizeof out) == 23);
+  CHECK(strcmp(out, "metrics:write reports:*") == 0);
+  CHECK(scope("[\"*\"]", out, sizeof out) == 1 && strcmp(out, "*") == 0);
+  CHECK(scope(" [ \"a\" ,\n\"b-c_d\"\t] ", out, sizeof out) == 7);
+  CHECK(strcmp(out, "a b-c_d") == 0);
+  CHECK(scope("[]", out, sizeof out) == 0 && out[0] == '\0');
+  CHECK(scope("[ ]", out, sizeof out) == 0);
+  /* Not such an array: -1 and an empty out. */
+  CHECK(scope("", out, sizeof out) == -1 && out[0] == '\0');
+  CHECK(introspect_scope(NULL, 0, out, sizeof out) == -1);
+  CHECK(scope("\"a\"", out, sizeof out) == -1);
+  CHECK(scope("[\"a\"", out, sizeof out) == -1);
+  CHECK(scope("[\"a\",]", out, sizeof out) == -1 && out[0] == '\0');
+  CHECK(scope("[,\"a\"]", out, sizeof out) == -1);
+  CHECK(scope("[\"a\" \"b\"]", out, sizeof out) == -1);
+  CHECK(scope("[\"\"]", out, sizeof out) == -1);
+  CHECK(scope("[\"a b\"]", out, sizeof out) == -1);
+  CHECK(scope("[\"a\\\"b\"]", out, sizeof out) == -1);
+  CHECK(scope("[\"caf\xc3\xa9\"]", out, sizeof out) == -1);
+  CHECK(scope("[\"a\x01\"]", out, sizeof out) == -1);
+  CHECK(scope("[1]", out, sizeof out) == -1);
+  CHECK(scope("[\"a\"] x", out, sizeof out) == -1);
+  CHECK(scope("[\"a\"]]", out, sizeof out) == -1);
+  /* Exactly fits, one byte short. */
+  CHECK(scope("[\"abc\", \"de\"]", out, 7) == 6);
+  CHECK(scope("[\"abc\", \"de\"]", out, 6) == -1 && out[0] == '\0');
+  CHECK(scope("[\"a\"]", out, 0) == -1);
+  /* A stored set of 64 long patterns fits a 4600-byte scope. */
+  big[n++] = '[';
+  for (int i = 0; i < 64; i++) {
+    n += (size_t)snprintf(big + n, sizeof big - n, "%s\"%062d:*\"",
+                          i ? ", " : "", i);
+  }
+  big[n++] = ']';
+  big[n] = '\0';
+  {
+    char wide[4600];
+    CHECK(scope(big, wide, sizeof wide) == 64 * 64 + 63);
+  }
 }
 
 /* The limiter key of a client: in 100::/64, distinct per client. */
@@ -282,6 +333,7 @@ static void test_limit_key(void)
 int main(void)
 {
   test_limit_key();
+  test_scope();
   test_clients();
   test_authenticate();
   test_token();
