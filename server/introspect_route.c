@@ -12,8 +12,10 @@
  * its address: one gateway asks for all its users. */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ability.h"
 #include "form.h"
 #include "introspect.h"
 #include "log.h"
@@ -60,6 +62,15 @@ static enum MHD_Result introspect_inactive(struct MHD_Connection *conn,
   guard_failed(conn, req); /* the client's key by now */
   return introspect_answer(conn, req, INTROSPECT_INACTIVE, MHD_HTTP_OK,
                            INTROSPECT_INACTIVE_BODY, NULL, 0);
+}
+
+static enum MHD_Result introspect_unavailable(struct MHD_Connection *conn,
+                                              struct http_request *req)
+{
+  atomic_fetch_add(&introspect_count[INTROSPECT_UNAVAILABLE], 1);
+  return http_unavailable(conn, req,
+                          "{\"error\":\"unavailable\",\"error_description\":"
+                          "\"the database is unavailable; retry later\"}");
 }
 
 static enum MHD_Result introspect_bad(struct MHD_Connection *conn,
@@ -133,38 +144,55 @@ enum MHD_Result introspect_start(struct MHD_Connection *conn,
     explicit_bzero(value, sizeof value);
     return introspect_inactive(conn, req);
   }
+  /* Only the hash goes on, as on /auth (guard.c). */
+  if (token_sha256(value, TOKEN_LEN, req->item.hash) != 0) {
+    explicit_bzero(value, sizeof value);
+    return introspect_unavailable(conn, req);
+  }
+  explicit_bzero(value, sizeof value);
   req->item.kind = POOL_VERIFY;
   req->item.ability[0] = '\0';
-  memcpy(req->item.token, value, TOKEN_LEN);
-  explicit_bzero(value, sizeof value);
+  /* For the scope; without the memory, the answer goes without it. */
+  req->abilities = malloc(ABILITY_SET_MAX + 1);
+  req->item.abilities = req->abilities;
   return http_park(conn, req);
 }
 
 enum MHD_Result introspect_resume(struct MHD_Connection *conn,
                                   struct http_request *req)
 {
+  const struct verdict *v = &req->item.verdict;
   struct introspect_claims claims = {0};
-  char body[1024];
+  char scope[ABILITY_SET_MAX + 1];
+  char body[ABILITY_SET_MAX + 512];
 
-  switch (req->item.verdict) {
-  case POOL_VALID:
+  switch (v->state) {
+  case VERDICT_VALID:
     break;
-  case POOL_INVALID:
-  case POOL_FORBIDDEN: /* not asked: no ability is set */
+  case VERDICT_UNKNOWN:
+  case VERDICT_REVOKED:
+  case VERDICT_EXPIRED:
+  case VERDICT_SUSPENDED:
     return introspect_inactive(conn, req);
-  case POOL_DB_ERROR:
-  case POOL_TIMEOUT:
-  case POOL_STOPPING:
-    atomic_fetch_add(&introspect_count[INTROSPECT_UNAVAILABLE], 1);
-    return http_unavailable(conn, req,
-                            "{\"error\":\"unavailable\",\"error_description\":"
-                            "\"the database is unavailable; retry later\"}");
+  case VERDICT_DB_ERROR:
+  case VERDICT_TIMEOUT:
+  case VERDICT_STOPPING:
+  case VERDICT_STATES:
+    return introspect_unavailable(conn, req);
   }
-  memcpy(req->tenant_id, req->item.tenant_id, sizeof req->tenant_id);
+  memcpy(req->tenant_id, v->tenant_id, sizeof req->tenant_id);
   claims.tenant_id = req->tenant_id;
+  claims.token_id = v->token_id;
+  claims.iat = v->issued_at;
+  claims.exp = v->expires_at != VERDICT_NEVER ? v->expires_at : 0;
+  /* A set the scope grammar refuses is no scope: the answer goes without. */
+  if (req->abilities != NULL &&
+      introspect_scope(req->abilities, strlen(req->abilities), scope,
+                       sizeof scope) >= 0)
+    claims.scope = scope;
   if (introspect_render(body, sizeof body, &claims) < 0)
     return MHD_NO;
-  guard_note_use(req->item.token);
+  guard_note_use(req->item.hash);
   return introspect_answer(conn, req, INTROSPECT_ACTIVE, MHD_HTTP_OK, body,
                            NULL, 0);
 }

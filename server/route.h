@@ -58,6 +58,8 @@ struct http_request {
   struct http_scan scan;
   size_t body_len; /* bytes of request body received so far */
   char *body;      /* a POST route: the first HTTP_BODY_KEEP bytes, else NULL */
+  char *abilities; /* POST /introspect: the token's stored abilities, or NULL;
+                      freed with the request */
   char tenant_id[TOKEN_UUID_LEN + 1]; /* set once authenticated */
   char hint[TOKEN_HINT_LEN * 4 + 1];  /* the token's first bytes, escaped */
   struct client_addr client;          /* set by http_client */
@@ -156,8 +158,8 @@ enum MHD_Result guard_start_request(struct MHD_Connection *conn,
 /* A protected route's resume: the verdict becomes an outcome. */
 enum MHD_Result guard_resume(struct MHD_Connection *conn,
                              struct http_request *req, http_handler answer);
-/* Records that token verified, for the usage flusher (none: nothing). */
-void guard_note_use(const char *token);
+/* Records that the token of hash verified, for the usage flusher. */
+void guard_note_use(const uint8_t *hash);
 void guard_metrics(struct metrics_text *t);
 void guard_metrics_limiter(struct metrics_text *t);
 
