@@ -99,7 +99,8 @@ static int introspect_b64(unsigned char c)
 }
 
 /* Decodes padded base64 s[0..len) into out (room for out_size bytes);
- * the length, or -1 when it is not padded base64 or does not fit. */
+ * the length, or -1 when it is not canonical padded base64 or does not
+ * fit. */
 static long introspect_b64_decode(const char *s, size_t len, unsigned char *out,
                                   size_t out_size)
 {
@@ -123,6 +124,10 @@ static long introspect_b64_decode(const char *s, size_t len, unsigned char *out,
       if (pad > 0 || (v[k] = introspect_b64(c)) < 0)
         return -1;
     }
+    /* RFC 4648 section 3.5: the bits under the padding must be zero, so
+     * that one string stands for one value. */
+    if ((pad == 1 && (v[2] & 0x3) != 0) || (pad == 2 && (v[1] & 0xf) != 0))
+      return -1;
     n = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
         (uint32_t)v[3];
     if (o + 3 - pad > out_size)

@@ -69,7 +69,8 @@ extern const char *const introspect_auth_names[INTROSPECT_AUTH_OUTCOMES];
 /* Checks the credentials: value[0..len) is the first Authorization header
  * (NULL when count is 0), count how many there were. Any bytes, any
  * length. The scheme "Basic" in any case, one or more blanks, then padded
- * base64 (RFC 4648 section 4) with trailing blanks trimmed; it must decode
+ * base64 (RFC 4648 section 4; the bits under the padding zero, section 3.5)
+ * with trailing blanks trimmed; it must decode
  * to id ":" secret (the first ':' splits). Every client is compared, so
  * the time taken does not depend on which one matched or how far. */
 enum introspect_auth

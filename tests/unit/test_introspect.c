@@ -130,6 +130,11 @@ static void test_authenticate(void)
   CHECK(auth(&cs, "Basic YXBhY2hl OjAxMjM0NTY3ODlhYmNkZWY=", &client) ==
         INTROSPECT_AUTH_MALFORMED);
   CHECK(auth(&cs, "Basic ====", &client) == INTROSPECT_AUTH_MALFORMED);
+  /* Not canonical (RFC 4648 section 3.5): bits under the padding set. */
+  CHECK(auth(&cs, "Basic YXBhY2hlOjAxMjM0NTY3ODlhYmNkZWZ=", &client) ==
+        INTROSPECT_AUTH_MALFORMED);
+  CHECK(auth(&cs, "Basic YXBhY2hlOg==", &client) == INTROSPECT_AUTH_WRONG);
+  CHECK(auth(&cs, "Basic YXBhY2hlOh==", &client) == INTROSPECT_AUTH_MALFORMED);
   CHECK(auth(&cs, "Basic YXBhY2hlMDEyMzQ1Njc4OWFiY2RlZg==", &client) ==
         INTROSPECT_AUTH_MALFORMED); /* "apache0123456789abcdef" */
   CHECK(auth(&cs, "Basic OjAxMjM0NTY3ODlhYmNkZWY=", &client) ==
