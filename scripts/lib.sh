@@ -17,7 +17,8 @@ TA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind wrk iproute2 procps
                   galera-4 mariadb-backup socat clang-format)
 # The Debian packages (systemd-analyze rates the unit) and the gateways in
 # front of tenant-authd.
-TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian systemd nginx-light caddy)
+TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian systemd nginx-light caddy
+                  apache2 libapache2-mod-auth-openidc)
 
 ta_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 ta_die() { ta_log "$*"; exit 1; }

@@ -1,6 +1,7 @@
-/* config.c: the settings table and the command-line parser. A "setting" is
- * one row of cfg_settings; its default goes through the same parser as a
- * flag, so defaults obey the bounds too. */
+/* config.c: the settings table, the command-line parser and the reader of
+ * the file-only settings. A "setting" is one row of cfg_settings; its
+ * default goes through the same parser as a flag, so defaults obey the
+ * bounds too. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "token.h"
@@ -16,8 +18,19 @@
 /* CFG_NETS is repeatable: each use appends a network, up to max of them.
  * CFG_STRS likewise appends a string; the first value given replaces the
  * default.
- * CFG_HEADER is a string that must be an HTTP header name (client.h). */
-enum cfg_type { CFG_STR, CFG_UINT, CFG_FLAG, CFG_NETS, CFG_HEADER, CFG_STRS };
+ * CFG_HEADER is a string that must be an HTTP header name (client.h).
+ * CFG_CLIENT and CFG_SECRET are file-only (config.h): an introspection
+ * client's id, and the secret of the client named just before it. */
+enum cfg_type {
+  CFG_STR,
+  CFG_UINT,
+  CFG_FLAG,
+  CFG_NETS,
+  CFG_HEADER,
+  CFG_STRS,
+  CFG_CLIENT,
+  CFG_SECRET
+};
 
 struct cfg_setting {
   const char *name;
@@ -92,6 +105,12 @@ static const struct cfg_setting cfg_settings[] = {
      "the one header a trusted proxy names the client in"},
     {"ipv6-prefix", CFG_UINT, CFG_AT(ipv6_prefix), "64", 1, 128, "N",
      "IPv6 clients are limited per /N (IPv4 per address)"},
+    {"introspection-client", CFG_CLIENT, CFG_AT(introspection), NULL, 0,
+     INTROSPECT_CLIENTS_MAX, "ID",
+     "a client allowed to POST /introspect (HTTP Basic user)"},
+    {"introspection-secret", CFG_SECRET, CFG_AT(introspection), NULL,
+     INTROSPECT_SECRET_MIN, INTROSPECT_SECRET_MAX, "SECRET",
+     "the password of the introspection-client before it"},
 };
 
 #define CFG_COUNT (sizeof cfg_settings / sizeof cfg_settings[0])
@@ -173,6 +192,13 @@ static int cfg_set(struct cfg *cfg, const struct cfg_setting *s,
     *(const char **)field = value;
     return 0;
   }
+  case CFG_CLIENT:
+  case CFG_SECRET:
+    snprintf(err, err_size,
+             "--%s: only in the [" CFG_FILE_GROUP "] group of the "
+             "--defaults-file option file, never on the command line",
+             s->name);
+    return -1;
   case CFG_UINT:
     break;
   }
@@ -243,6 +269,173 @@ bad:
   return -1;
 }
 
+/* True when the option-file name n[0..len) is name, '_' standing for
+ * '-' as MariaDB allows. */
+static bool cfg_file_name_is(const char *n, size_t len, const char *name)
+{
+  size_t i = 0;
+
+  for (; i < len && name[i] != '\0'; i++) {
+    if (n[i] != name[i] && !(n[i] == '_' && name[i] == '-'))
+      return false;
+  }
+  return i == len && name[i] == '\0';
+}
+
+static const char *cfg_file_trim(const char *s, const char *end,
+                                 const char **trimmed_end)
+{
+  while (s < end && (*s == ' ' || *s == '\t'))
+    s++;
+  while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+    end--;
+  *trimmed_end = end;
+  return s;
+}
+
+/* Reads the file-only settings from the [CFG_FILE_GROUP] group of text,
+ * in MariaDB's option-file syntax: "[group]" lines, "name=value" lines
+ * with blanks allowed around both, '#' and ';' comment lines, '_' for
+ * '-' in names, a value in single or double quotes. Other groups and
+ * names are Connector/C's; "!include" lines are not followed. */
+static int cfg_file_parse(struct cfg *cfg, const char *path, const char *text,
+                          size_t len, char *err, size_t err_size)
+{
+  const char *p = text, *end = text + len, *id = NULL;
+  size_t id_len = 0;
+  unsigned line = 0;
+  bool in_group = false;
+  char why[256];
+
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *eol = nl != NULL ? nl : end, *l, *l_end, *eq, *name, *name_end;
+    const char *value, *value_end;
+
+    line++;
+    l = cfg_file_trim(p, eol, &l_end);
+    p = nl != NULL ? nl + 1 : end;
+    if (l == l_end || *l == '#' || *l == ';' || *l == '!')
+      continue;
+    if (*l == '[') {
+      const char *g_end, *g = cfg_file_trim(l + 1, l_end, &g_end);
+      if (g_end == g || g_end[-1] != ']')
+        continue; /* not a group line: Connector/C's business */
+      g = cfg_file_trim(g, g_end - 1, &g_end);
+      in_group = (size_t)(g_end - g) == strlen(CFG_FILE_GROUP) &&
+                 memcmp(g, CFG_FILE_GROUP, (size_t)(g_end - g)) == 0;
+      continue;
+    }
+    if (!in_group)
+      continue;
+    eq = memchr(l, '=', (size_t)(l_end - l));
+    name = cfg_file_trim(l, eq != NULL ? eq : l_end, &name_end);
+    if (eq != NULL) {
+      value = cfg_file_trim(eq + 1, l_end, &value_end);
+    } else {
+      value = value_end = l_end;
+    }
+    if (value_end - value >= 2 && (*value == '"' || *value == '\'') &&
+        value_end[-1] == *value) {
+      value++;
+      value_end--;
+    }
+    if (cfg_file_name_is(name, (size_t)(name_end - name),
+                         "introspection-client")) {
+      if (id != NULL) {
+        snprintf(err, err_size,
+                 "%.128s line %u: introspection-client without an "
+                 "introspection-secret after the one before it",
+                 path, line);
+        return -1;
+      }
+      id = value;
+      id_len = (size_t)(value_end - value);
+      if (id_len == 0) {
+        snprintf(err, err_size,
+                 "%.128s line %u: introspection-client: expected a value, "
+                 "got an empty one",
+                 path, line);
+        return -1;
+      }
+    } else if (cfg_file_name_is(name, (size_t)(name_end - name),
+                                "introspection-secret")) {
+      if (id == NULL) {
+        snprintf(err, err_size,
+                 "%.128s line %u: introspection-secret without an "
+                 "introspection-client before it",
+                 path, line);
+        return -1;
+      }
+      if (introspect_client_add(&cfg->introspection, id, id_len, value,
+                                (size_t)(value_end - value), why,
+                                sizeof why) != 0) {
+        snprintf(err, err_size, "%.128s line %u: %s", path, line, why);
+        return -1;
+      }
+      id = NULL;
+    }
+  }
+  if (id != NULL) {
+    snprintf(err, err_size,
+             "%.128s: introspection-client without an introspection-secret "
+             "after it",
+             path);
+    return -1;
+  }
+  return 0;
+}
+
+/* Reads the file-only settings from path (--defaults-file): any file but
+ * a directory (/dev/null is an empty one), at most CFG_FILE_MAX bytes. A
+ * file that holds a secret must not be readable by others. */
+static int cfg_read_file(struct cfg *cfg, const char *path, char *err,
+                         size_t err_size)
+{
+  FILE *f = fopen(path, "r");
+  struct stat st;
+  char *text;
+  size_t len;
+  int rc;
+
+  if (f == NULL) {
+    snprintf(err, err_size, "--defaults-file: cannot open %.128s: %s", path,
+             strerror(errno));
+    return -1;
+  }
+  if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+    snprintf(err, err_size, "--defaults-file: %.128s is not a file", path);
+    fclose(f);
+    return -1;
+  }
+  text = malloc(CFG_FILE_MAX + 1);
+  if (text == NULL) {
+    snprintf(err, err_size, "--defaults-file: out of memory");
+    fclose(f);
+    return -1;
+  }
+  len = fread(text, 1, CFG_FILE_MAX + 1, f);
+  fclose(f);
+  if (len > CFG_FILE_MAX) {
+    snprintf(err, err_size, "--defaults-file: %.128s is over %d bytes", path,
+             CFG_FILE_MAX);
+    rc = -1;
+  } else {
+    rc = cfg_file_parse(cfg, path, text, len, err, err_size);
+  }
+  /* The file holds the database password and the secrets. */
+  explicit_bzero(text, CFG_FILE_MAX + 1);
+  free(text);
+  if (rc == 0 && cfg->introspection.count > 0 && (st.st_mode & S_IRWXO)) {
+    snprintf(err, err_size,
+             "--defaults-file: %.128s holds introspection secrets and is "
+             "readable by others: chmod o-rwx it",
+             path);
+    return -1;
+  }
+  return rc;
+}
+
 enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
                                 char *err, size_t err_size)
 {
@@ -307,6 +500,9 @@ enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
   }
   if (cfg->queue_timeout == 0)
     cfg->queue_timeout = cfg->db_read_timeout * 1000U;
+  if (cfg->defaults_file != NULL &&
+      cfg_read_file(cfg, cfg->defaults_file, err, err_size) != 0)
+    return CFG_ERROR;
   if (cfg_parse_listen(cfg, err, err_size) != 0)
     return CFG_ERROR;
   return CFG_RUN;
@@ -323,8 +519,11 @@ void cfg_usage(FILE *out)
     const struct cfg_setting *s = &cfg_settings[i];
     char flag[64];
 
-    snprintf(flag, sizeof flag, "--%s%s%s", s->name, s->arg ? " " : "",
-             s->arg ? s->arg : "");
+    if (s->type == CFG_CLIENT || s->type == CFG_SECRET)
+      snprintf(flag, sizeof flag, "%s=%s", s->name, s->arg);
+    else
+      snprintf(flag, sizeof flag, "--%s%s%s", s->name, s->arg ? " " : "",
+               s->arg ? s->arg : "");
     fprintf(out, "  %-29s %s\n", flag, s->help);
     if (s->type == CFG_UINT)
       fprintf(out, "  %-29s default %s, from %lu to %lu\n", "", s->def, s->min,
@@ -335,6 +534,17 @@ void cfg_usage(FILE *out)
     else if (s->type == CFG_NETS)
       fprintf(out, "  %-29s default none; repeatable, at most %lu times\n", "",
               s->max);
+    else if (s->type == CFG_CLIENT)
+      fprintf(out,
+              "  %-29s only in the [" CFG_FILE_GROUP "] group of "
+              "--defaults-file; at most %lu\n  %-29s clients; 1 to %d of "
+              "A-Z a-z 0-9 - . _ ~\n",
+              "", s->max, "", INTROSPECT_ID_MAX);
+    else if (s->type == CFG_SECRET)
+      fprintf(out,
+              "  %-29s only there too; %lu to %lu of A-Z a-z 0-9 - . _ ~;\n"
+              "  %-29s the file must not be readable by others\n",
+              "", s->min, s->max, "");
     else if (s->def != NULL)
       fprintf(out, "  %-29s default %s\n", "", s->def);
   }

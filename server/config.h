@@ -1,7 +1,10 @@
 /* config.h: tenant-authd's settings. Each one is a row of the table in
  * config.c (name, default, bounds, one-line description) and a command-line
- * flag "--name VALUE" or "--name=VALUE". Database credentials are not
- * settings: they come from MariaDB option files. */
+ * flag "--name VALUE" or "--name=VALUE", except the "file-only" settings:
+ * the introspection clients and their secrets, read from the [tenant-authd]
+ * group of the --defaults-file option file and refused on the command line,
+ * where every user of the machine could read them. Database credentials are
+ * not settings: they come from MariaDB option files. */
 #ifndef TENANT_AUTHD_CONFIG_H
 #define TENANT_AUTHD_CONFIG_H
 
@@ -11,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "client.h"
+#include "introspect.h"
 
 #define CFG_TRUSTED_MAX 64 /* --trusted-proxy given at most this often */
 #define CFG_GROUPS_MAX 16  /* --db-group given at most this often */
@@ -59,6 +63,8 @@ struct cfg {
   unsigned usage_interval;      /* seconds between usage flushes; 0: off */
   unsigned usage_max;           /* distinct hashes pending at most */
   const char *usage_db_group;   /* NULL: db_group */
+  /* introspection-client= and introspection-secret= (file-only). */
+  struct introspect_clients introspection;
 
   /* Resolved from listen by cfg_parse. */
   struct sockaddr_storage addr;
@@ -67,10 +73,16 @@ struct cfg {
 
 enum cfg_parse_result { CFG_RUN, CFG_HELP, CFG_VERSION, CFG_ERROR };
 
-/* Fills cfg with the defaults, then applies argv. On CFG_ERROR the reason is
- * in err. */
+/* Fills cfg with the defaults, applies argv, then reads the file-only
+ * settings from --defaults-file when one is given. On CFG_ERROR the reason
+ * is in err, which never quotes a secret. */
 enum cfg_parse_result cfg_parse(struct cfg *cfg, int argc, char **argv,
                                 char *err, size_t err_size);
+
+/* The group of the option file the file-only settings are read from. */
+#define CFG_FILE_GROUP "tenant-authd"
+/* An option file larger than this is refused. */
+#define CFG_FILE_MAX (1024 * 1024)
 
 /* Prints the usage text, one line per setting, to out. */
 void cfg_usage(FILE *out);

@@ -72,7 +72,7 @@ enum MHD_Result guard_too_many(struct MHD_Connection *conn,
 
 /* Records that a token verified, for the flusher to write later: its hash
  * goes into the usage set, or is counted as dropped when the set is full. */
-static void guard_note_use(const uint8_t *hash)
+void guard_note_use(const uint8_t *hash)
 {
   if (guard.usage != NULL)
     (void)usage_add(guard.usage, hash);

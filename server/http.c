@@ -269,7 +269,7 @@ void http_metrics_in_flight(struct metrics_text *t)
 static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn,
                                                struct http_request *req)
 {
-  const bool post = http_routes[req->route].post;
+  const bool post = http_routes[req->route].methods == HTTP_METHODS_POST;
   const struct http_header h[] = {
       {MHD_HTTP_HEADER_ALLOW, post ? HTTP_ALLOW_POST : HTTP_ALLOW}};
 
@@ -280,6 +280,20 @@ static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn,
                          : "{\"error\":\"method_not_allowed\","
                            "\"error_description\":\"allowed: " HTTP_ALLOW "\"}",
                     h, 1);
+}
+
+static bool http_method_allowed(enum http_methods methods, const char *method)
+{
+  switch (methods) {
+  case HTTP_METHODS_GET:
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+           strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+  case HTTP_METHODS_POST:
+    return strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+  case HTTP_METHODS_ANY:
+    break;
+  }
+  return true;
 }
 
 /* The conns.c state of conn, NULL when it has none. */
@@ -326,8 +340,17 @@ static enum MHD_Result http_begin(const char *url, const char *method,
   if (req == NULL)
     return MHD_NO;
   req->start_us = clock_now_us();
-  while (http_routes[r].path != NULL && strcmp(http_routes[r].path, url) != 0)
-    r++;
+  for (; http_routes[r].path != NULL; r++) {
+    size_t n = strlen(http_routes[r].path);
+    if (strncmp(http_routes[r].path, url, n) != 0)
+      continue;
+    if (url[n] == '\0')
+      break;
+    if (url[n] == '/' && http_routes[r].subpaths) {
+      req->subpath = true;
+      break;
+    }
+  }
   req->route = r;
   if (http_cfg->access_log) {
     log_escape(req->method, sizeof req->method, method, strlen(method));
@@ -354,7 +377,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
    * keeps the first HTTP_BODY_KEEP bytes of its body; every other body is
    * dropped; one past HTTP_BODY_MAX closes the connection. */
   if (*upload_data_size != 0) {
-    if (http_routes[req->route].post &&
+    if (http_routes[req->route].methods == HTTP_METHODS_POST &&
         strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
         req->body_len + *upload_data_size <= HTTP_BODY_KEEP) {
       if (req->body == NULL && (req->body = malloc(HTTP_BODY_KEEP)) == NULL)
@@ -387,10 +410,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
    * for it itself (guard.c). */
   if (http_cfg->access_log)
     http_client(conn, req);
-  if (route->path != NULL &&
-      (route->post ? strcmp(method, MHD_HTTP_METHOD_POST) != 0
-                   : strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-                         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0))
+  if (route->path != NULL && !http_method_allowed(route->methods, method))
     return http_method_not_allowed(conn, req);
   return route->start(conn, req);
 }
@@ -435,6 +455,9 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
     explicit_bzero(req->body, HTTP_BODY_KEEP);
     free(req->body);
   }
+  if (req->abilities != NULL) {
+    free(req->abilities);
+  }
   free(req);
 }
 
@@ -468,6 +491,7 @@ int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
     headroom = HTTP_CONN_HEADROOM_MIN;
   http_cfg = cfg;
   routes_init(usage);
+  introspect_route_init(cfg);
   snprintf(http_retry_after_text, sizeof http_retry_after_text, "%u",
            cfg->retry_after);
   if (client_policy_init(&http_policy, cfg->trusted.net, cfg->trusted.count,

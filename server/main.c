@@ -120,11 +120,12 @@ int main(int argc, char **argv)
   }
   log_msg(LOG_INFO,
           "started: version %s, listening on %s, %u threads, %u database "
-          "connections, batches of up to %u, option group [%s]%s%s",
+          "connections, batches of up to %u, option group [%s]%s%s, %u "
+          "introspection clients",
           TENANT_AUTH_VERSION, cfg.listen, cfg.threads, cfg.db_connections,
           cfg.batch_max, cfg.db_group,
           cfg.defaults_file ? ", option file " : "",
-          cfg.defaults_file ? cfg.defaults_file : "");
+          cfg.defaults_file ? cfg.defaults_file : "", cfg.introspection.count);
 
   while (sigwait(&stop_signals, &sig) != 0)
     ;

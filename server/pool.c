@@ -194,6 +194,14 @@ static void pool_verify_run(struct pool_thread *th, struct pool_item **items,
     struct pool_item *item = items[i];
 
     item->verdict = t->verdict;
+    if (item->abilities != NULL) {
+      size_t len = t->verdict.state == VERDICT_VALID &&
+                           t->abilities_len <= ABILITY_SET_MAX
+                       ? t->abilities_len
+                       : 0;
+      memcpy(item->abilities, t->abilities, len);
+      item->abilities[len] = '\0';
+    }
     item->verdict.granted =
         t->verdict.state == VERDICT_VALID &&
         (item->ability[0] == '\0' ||

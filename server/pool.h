@@ -37,6 +37,9 @@ struct pool_item {
   char token[TOKEN_LEN];        /* POOL_REVOKE: a well-formed token, in clear */
   uint8_t hash[TOKEN_HASH_LEN]; /* POOL_VERIFY: the token's SHA-256 */
   char ability[ABILITY_NAME_MAX + 1]; /* POOL_VERIFY: "" for none */
+  /* POOL_VERIFY, NULL or ABILITY_SET_MAX + 1 bytes: receives the token's
+   * abilities as stored (a JSON array, NUL-terminated; "" when unknown). */
+  char *abilities;
   void (*done)(struct pool_item *item);
   /* Set by the pool before done: for a verification, the database's word
    * for the token and its row, and whether it grants the ability (decided

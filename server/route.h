@@ -1,11 +1,13 @@
 /* route.h: what the HTTP side shares between the daemon (http.c), the
  * route table and its handlers (routes.c), the protected-route middleware
- * (guard.c) and POST /revoke (revoke.c). Terms as in http.c: a "request"
- * is the struct http_request MHD keeps from the first access-handler call
- * to the completion callback; a "route" is one row of http_routes: a path,
- * its methods, a "start" handler that answers the request or parks it, and
- * a "resume" handler that answers it once the pool's verdict is in. A new
- * route is one row here plus its handlers. */
+ * (guard.c), POST /revoke (revoke.c) and POST /introspect
+ * (introspect_route.c). Terms as in http.c: a "request" is the struct
+ * http_request MHD keeps from the first access-handler call to the
+ * completion callback; a "route" is one row of http_routes: a path (and,
+ * for a row with "subpaths", every path under it), its methods, a "start"
+ * handler that answers the request or parks it, and a "resume" handler
+ * that answers it once the pool's verdict is in. A new route is one row
+ * here plus its handlers. */
 #ifndef TENANT_AUTHD_ROUTE_H
 #define TENANT_AUTHD_ROUTE_H
 
@@ -48,6 +50,7 @@ struct http_request {
   unsigned status;   /* 0 until a response is queued */
   bool answered;     /* the whole request is in and being answered */
   bool scanned;      /* scan is set (http_headers) */
+  bool subpath;      /* the path is under the route's, not the route's */
   bool have_client;  /* client and limit_key are set (http_client) */
   _Atomic enum http_phase phase;
   struct MHD_Connection *conn; /* for the resume */
@@ -55,6 +58,8 @@ struct http_request {
   struct http_scan scan;
   size_t body_len; /* bytes of request body received so far */
   char *body;      /* a POST route: the first HTTP_BODY_KEEP bytes, else NULL */
+  char *abilities; /* POST /introspect: the token's stored abilities, or NULL;
+                      freed with the request */
   char tenant_id[TOKEN_UUID_LEN + 1]; /* set once authenticated */
   char hint[TOKEN_HINT_LEN * 4 + 1];  /* the token's first bytes, escaped */
   struct client_addr client;          /* set by http_client */
@@ -73,10 +78,18 @@ struct http_header {
 typedef enum MHD_Result (*http_handler)(struct MHD_Connection *conn,
                                         struct http_request *req);
 
+enum http_methods {
+  HTTP_METHODS_GET,  /* GET and HEAD */
+  HTTP_METHODS_POST, /* POST only, with a body (the first HTTP_BODY_KEEP
+                        bytes kept) */
+  HTTP_METHODS_ANY   /* any method; a body is dropped */
+};
+
 struct http_route {
   const char *path;  /* NULL: the 404 entry, which matches anything */
   const char *label; /* route="..." in /metrics */
-  bool post;         /* POST only, with a body; else GET and HEAD */
+  enum http_methods methods;
+  bool subpaths; /* also path + "/" + anything (req->subpath) */
   http_handler start;
   http_handler resume; /* after a park: the pool's verdict is in */
 };
@@ -145,6 +158,8 @@ enum MHD_Result guard_start_request(struct MHD_Connection *conn,
 /* A protected route's resume: the verdict becomes an outcome. */
 enum MHD_Result guard_resume(struct MHD_Connection *conn,
                              struct http_request *req, http_handler answer);
+/* Records that the token of hash verified, for the usage flusher. */
+void guard_note_use(const uint8_t *hash);
 void guard_metrics(struct metrics_text *t);
 void guard_metrics_limiter(struct metrics_text *t);
 
@@ -154,5 +169,14 @@ enum MHD_Result revoke_start(struct MHD_Connection *conn,
 enum MHD_Result revoke_resume(struct MHD_Connection *conn,
                               struct http_request *req);
 void revoke_metrics(struct metrics_text *t);
+
+/* introspect_route.c: POST /introspect (RFC 7662), for the clients of
+ * cfg->introspection (introspect.h). */
+void introspect_route_init(const struct cfg *cfg);
+enum MHD_Result introspect_start(struct MHD_Connection *conn,
+                                 struct http_request *req);
+enum MHD_Result introspect_resume(struct MHD_Connection *conn,
+                                  struct http_request *req);
+void introspect_metrics(struct metrics_text *t);
 
 #endif

@@ -45,13 +45,17 @@ static enum MHD_Result routes_auth_test_resumed(struct MHD_Connection *conn,
   return guard_resume(conn, req, routes_auth_test_answer);
 }
 
-/* For nginx auth_request and Envoy ext_authz: 204 plus the tenant id. */
+/* For nginx auth_request, Caddy forward_auth and Traefik ForwardAuth: 204
+ * plus the tenant id. Envoy's ext_authz HTTP service asks with the
+ * client's path after /auth, and lets the request through on 200 only
+ * (any other status is a denial): under /auth/, 200. */
 static enum MHD_Result routes_auth_answer(struct MHD_Connection *conn,
                                           struct http_request *req)
 {
   const struct http_header h[] = {{"X-Tenant-Id", req->tenant_id}};
 
-  return http_reply(conn, req, MHD_HTTP_NO_CONTENT, NULL, NULL, h, 1);
+  return http_reply(conn, req, req->subpath ? MHD_HTTP_OK : MHD_HTTP_NO_CONTENT,
+                    NULL, NULL, h, 1);
 }
 
 /* /auth: the ability the proxy asks for (?ability=metrics:write), checked
@@ -129,6 +133,7 @@ static enum MHD_Result routes_metrics(struct MHD_Connection *conn,
   http_metrics_requests(&t);
   guard_metrics(&t);
   revoke_metrics(&t);
+  introspect_metrics(&t);
   pool_metrics(&t);
   db_metrics(&t);
   endpoints_metrics_up(&t);
@@ -159,14 +164,20 @@ static enum MHD_Result routes_not_found(struct MHD_Connection *conn,
 }
 
 const struct http_route http_routes[] = {
-    {"/api/v1/auth-test", "/api/v1/auth-test", false, routes_auth_test,
-     routes_auth_test_resumed},
-    {"/auth", "/auth", false, routes_auth, routes_auth_resumed},
-    {"/healthz", "/healthz", false, routes_healthz, NULL},
-    {"/readyz", "/readyz", false, routes_readyz, routes_readyz_resumed},
-    {"/metrics", "/metrics", false, routes_metrics, NULL},
-    {"/revoke", "/revoke", true, revoke_start, revoke_resume},
-    {NULL, "other", false, routes_not_found, NULL},
+    {"/api/v1/auth-test", "/api/v1/auth-test", HTTP_METHODS_GET, false,
+     routes_auth_test, routes_auth_test_resumed},
+    /* Any method and any path under it: Envoy keeps the client's. */
+    {"/auth", "/auth", HTTP_METHODS_ANY, true, routes_auth,
+     routes_auth_resumed},
+    {"/healthz", "/healthz", HTTP_METHODS_GET, false, routes_healthz, NULL},
+    {"/readyz", "/readyz", HTTP_METHODS_GET, false, routes_readyz,
+     routes_readyz_resumed},
+    {"/metrics", "/metrics", HTTP_METHODS_GET, false, routes_metrics, NULL},
+    {"/revoke", "/revoke", HTTP_METHODS_POST, false, revoke_start,
+     revoke_resume},
+    {"/introspect", "/introspect", HTTP_METHODS_POST, false, introspect_start,
+     introspect_resume},
+    {NULL, "other", HTTP_METHODS_GET, false, routes_not_found, NULL},
 };
 
 _Static_assert(sizeof http_routes / sizeof http_routes[0] <= HTTP_ROUTES_MAX,

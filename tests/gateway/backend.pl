@@ -3,7 +3,8 @@
 # test. Listens on a free port of 127.0.0.1 (written to PORT-FILE), answers
 # every request 200 with a body that lists, one line each and in order, the
 # request line and every X-Tenant-Id, X-Forwarded-For and X-Real-IP header
-# it received, so a test sees duplicates. One connection at a time, closed
+# it received, and the OIDC_CLAIM_* headers Apache's mod_auth_openidc
+# adds, so a test sees duplicates. One connection at a time, closed
 # after each answer.
 use strict;
 use warnings;
@@ -28,7 +29,8 @@ while (my $c = $srv->accept) {
   while (defined($line = <$c>)) {
     $line =~ s/\r?\n$//;
     last if $line eq '';
-    push @seen, $line if $line =~ /^(x-tenant-id|x-forwarded-for|x-real-ip):/i;
+    push @seen, $line
+      if $line =~ /^(x-tenant-id|x-forwarded-for|x-real-ip|oidc_claim_\w+):/i;
   }
   my $body = join("\n", @seen) . "\n";
   print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
