@@ -1,7 +1,7 @@
 /* config.c: the settings table, the command-line parser and the reader of
- * the file-only settings. A "setting" is one row of cfg_settings; its
- * default goes through the same parser as a flag, so defaults obey the
- * bounds too. */
+ * the option file's settings (the file-only ones, and trusted-proxy=). A
+ * "setting" is one row of cfg_settings; its default goes through the same
+ * parser as a flag, so defaults obey the bounds too. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -293,6 +293,25 @@ static const char *cfg_file_trim(const char *s, const char *end,
   return s;
 }
 
+/* Appends the trusted-proxy network value[0..len) given in the option
+ * file, as --trusted-proxy would; 0 on success. */
+static int cfg_file_net(struct cfg *cfg, const char *value, size_t len,
+                        char *err, size_t err_size)
+{
+  char buf[64];
+
+  if (len == 0 || len >= sizeof buf || memchr(value, '\0', len) != NULL) {
+    snprintf(err, err_size,
+             "trusted-proxy: expected ADDR[/PREFIX], got %s value",
+             len == 0 ? "an empty" : "an oversized or binary");
+    return -1;
+  }
+  memcpy(buf, value, len);
+  buf[len] = '\0';
+  return cfg_set(cfg, cfg_find("trusted-proxy", strlen("trusted-proxy")), buf,
+                 err, err_size);
+}
+
 /* Reads the file-only settings from the [CFG_FILE_GROUP] group of text,
  * in MariaDB's option-file syntax: "[group]" lines, "name=value" lines
  * with blanks allowed around both, '#' and ';' comment lines, '_' for
@@ -356,6 +375,13 @@ static int cfg_file_parse(struct cfg *cfg, const char *path, const char *text,
                  "%.128s line %u: introspection-client: expected a value, "
                  "got an empty one",
                  path, line);
+        return -1;
+      }
+    } else if (cfg_file_name_is(name, (size_t)(name_end - name),
+                                "trusted-proxy")) {
+      if (cfg_file_net(cfg, value, (size_t)(value_end - value), why,
+                       sizeof why) != 0) {
+        snprintf(err, err_size, "%.128s line %u: %s", path, line, why);
         return -1;
       }
     } else if (cfg_file_name_is(name, (size_t)(name_end - name),
@@ -532,8 +558,11 @@ void cfg_usage(FILE *out)
       fprintf(out, "  %-29s default %s; repeatable, at most %lu times\n", "",
               s->def, s->max);
     else if (s->type == CFG_NETS)
-      fprintf(out, "  %-29s default none; repeatable, at most %lu times\n", "",
-              s->max);
+      fprintf(out,
+              "  %-29s default none; repeatable, at most %lu times; also\n"
+              "  %-29s trusted-proxy= in the [" CFG_FILE_GROUP "] group of "
+              "--defaults-file\n",
+              "", s->max, "");
     else if (s->type == CFG_CLIENT)
       fprintf(out,
               "  %-29s only in the [" CFG_FILE_GROUP "] group of "

@@ -3,7 +3,9 @@
  * flag "--name VALUE" or "--name=VALUE", except the "file-only" settings:
  * the introspection clients and their secrets, read from the [tenant-authd]
  * group of the --defaults-file option file and refused on the command line,
- * where every user of the machine could read them. Database credentials are
+ * where every user of the machine could read them. trusted-proxy may be
+ * given there too, so that a packaged unit trusts its local gateway by a
+ * line of its option file rather than by a default. Database credentials are
  * not settings: they come from MariaDB option files. */
 #ifndef TENANT_AUTHD_CONFIG_H
 #define TENANT_AUTHD_CONFIG_H
