@@ -4,6 +4,7 @@
 #ifndef TENANT_AUTHD_CLOCK_H
 #define TENANT_AUTHD_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -30,6 +31,23 @@ static inline struct timespec clock_deadline_us(uint64_t us)
     t.tv_nsec -= 1000000000L;
   }
   return t;
+}
+
+/* Initialises c to time its waits on CLOCK_MONOTONIC, so that
+ * clock_deadline_us deadlines hold whatever the wall clock does; 0 on
+ * success. */
+static inline int clock_cond_init(pthread_cond_t *c)
+{
+  pthread_condattr_t attr;
+  int rc;
+
+  if (pthread_condattr_init(&attr) != 0)
+    return -1;
+  rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  if (rc == 0)
+    rc = pthread_cond_init(c, &attr);
+  pthread_condattr_destroy(&attr);
+  return rc == 0 ? 0 : -1;
 }
 
 /* Microseconds since t0, a value of clock_now_us(). */

@@ -66,14 +66,8 @@ static void *conns_reaper_main(void *arg)
   (void)arg;
   pthread_mutex_lock(&conns_mutex);
   while (!conns_stopping) {
-    struct timespec until;
+    struct timespec until = clock_deadline_us(CONNS_TICK_MS * 1000ULL);
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += CONNS_TICK_MS * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
     (void)pthread_cond_timedwait(&conns_wake, &conns_mutex, &until);
     if (!conns_stopping)
       conns_reap(conns_now_ms());
@@ -84,21 +78,15 @@ static void *conns_reaper_main(void *arg)
 
 int conns_start(unsigned max, unsigned idle_ms, char *err, size_t err_size)
 {
-  pthread_condattr_t attr;
   int rc;
 
   conns_max = max;
   conns_idle_ms = idle_ms;
   conns_stopping = false;
-  rc = pthread_condattr_init(&attr);
-  if (rc == 0) {
-    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (rc == 0)
-      rc = pthread_cond_init(&conns_wake, &attr);
-    pthread_condattr_destroy(&attr);
-  }
-  if (rc != 0) {
-    snprintf(err, err_size, "connection reaper: %s", strerror(rc));
+  if (clock_cond_init(&conns_wake) != 0) {
+    snprintf(err, err_size,
+             "connection reaper: cannot make a condition "
+             "variable");
     return -1;
   }
   rc = pthread_create(&conns_reaper, NULL, conns_reaper_main, NULL);
@@ -201,4 +189,23 @@ void conns_stats(struct conns_stats *out)
   out->open = atomic_load(&conns_open);
   out->refused = atomic_load(&conns_refused);
   out->timed_out = atomic_load(&conns_timed_out);
+}
+
+void conns_metrics(struct metrics_text *t)
+{
+  struct conns_stats cs;
+
+  conns_stats(&cs);
+  metrics_gauge(t, "tenant_authd_connections_open",
+                "Client connections open and admitted under "
+                "--max-connections.",
+                cs.open);
+  metrics_counter(t, "tenant_authd_connections_refused_total",
+                  "Connections closed at once because --max-connections "
+                  "were open.",
+                  cs.refused);
+  metrics_counter(t, "tenant_authd_connections_timed_out_total",
+                  "Connections closed for not sending a whole request "
+                  "within --idle-timeout.",
+                  cs.timed_out);
 }

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct conn;
 
 /* Starts the reaper thread: at most max connections tracked at once, each
@@ -55,5 +57,8 @@ struct conns_stats {
 };
 
 void conns_stats(struct conns_stats *out);
+
+/* Appends the connection series (open, refused, timed out) to t. */
+void conns_metrics(struct metrics_text *t);
 
 #endif

@@ -1,10 +1,10 @@
-/* db.c: thread connections, the batch verify statements and the usage
- * note; see db.h. Terms: a "thread connection" is the struct db_thread a
- * thread keeps under db_key; a "batch statement" of size n is
+/* db.c: connections, the batch verify statements, the revocation and the
+ * usage note; see db.h. Terms: a "batch statement" of size n is
  * SELECT verify_tenant_token_ability(?, ?), ... with n columns, prepared on
- * first use;
- * "backoff" is the wait before the next connect attempt after a failure,
- * from DB_BACKOFF_MIN_MS doubling up to the configured maximum. */
+ * first use; "backoff" is the wait before the next connect attempt after a
+ * failure, from DB_BACKOFF_MIN_MS doubling up to the configured maximum
+ * (backoff.h); an "attempt" is one try of a call between db_ready and
+ * db_again, which decide whether it is tried once more. */
 #include "db.h"
 
 #include <pthread.h>
@@ -15,12 +15,20 @@
 #include <string.h>
 
 #include <mysql.h>
+#include <mysqld_error.h>
 
+#include "backoff.h"
 #include "clock.h"
 
 #define DB_VERIFY_CALL "verify_tenant_token_ability(?,?)"
-#define DB_NOTE_QUERY "CALL note_tenant_token_use(?)"
-#define DB_REVOKE_QUERY "CALL revoke_leaked_tenant_token(?)"
+
+/* The statements besides the batch ones, each prepared on its first use:
+ * a new one is a name here, its text below, and a call that runs it. */
+enum db_stmt { DB_STMT_NOTE, DB_STMT_REVOKE, DB_STMTS };
+static const char *const db_stmt_text[DB_STMTS] = {
+    [DB_STMT_NOTE] = "CALL note_tenant_token_use(?)",
+    [DB_STMT_REVOKE] = "CALL revoke_leaked_tenant_token(?)",
+};
 /* Run on each new connection: a slow verification must never write its
  * token into MariaDB's slow query log. No privilege is needed to set it
  * for one's own session (the verifier role alone does, tests/http/run
@@ -37,20 +45,18 @@
  * timeout, and trying again would only double the wait. */
 #define DB_FAST_FAIL_MS 250
 
-struct db_thread {
+struct db_conn {
   MYSQL *mysql;                        /* NULL while closed */
   MYSQL_STMT *batch[DB_BATCH_MAX + 1]; /* [n]: batch statement of size n */
-  MYSQL_STMT *note;   /* DB_NOTE_QUERY, prepared on first use; else NULL */
-  MYSQL_STMT *revoke; /* DB_REVOKE_QUERY, likewise */
+  MYSQL_STMT *stmt[DB_STMTS];          /* db_stmt_text, NULL until used */
   unsigned backoff_ms;
   uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
   char last_err[192];
   unsigned last_errno; /* of the statement that failed last; 0 otherwise */
-  const char *group;   /* option-file group; db_cfg.group unless set */
+  const char *group;   /* option-file group */
 };
 
 static struct db_settings db_cfg;
-static pthread_key_t db_key;
 static atomic_uint db_open;
 static atomic_bool db_setup_warned;
 /* The first DB_SESSION_SETUP failure, for db_take_warning (under
@@ -59,15 +65,13 @@ static pthread_mutex_t db_warning_lock = PTHREAD_MUTEX_INITIALIZER;
 static char db_warning[256];
 static atomic_uint_fast64_t db_retried;
 
-static void db_close(struct db_thread *t)
+static void db_close(struct db_conn *t)
 {
-  if (t->note != NULL) {
-    mysql_stmt_close(t->note);
-    t->note = NULL;
-  }
-  if (t->revoke != NULL) {
-    mysql_stmt_close(t->revoke);
-    t->revoke = NULL;
+  for (size_t i = 0; i < DB_STMTS; i++) {
+    if (t->stmt[i] != NULL) {
+      mysql_stmt_close(t->stmt[i]);
+      t->stmt[i] = NULL;
+    }
   }
   for (size_t n = 0; n <= DB_BATCH_MAX; n++) {
     if (t->batch[n] != NULL) {
@@ -80,42 +84,6 @@ static void db_close(struct db_thread *t)
     t->mysql = NULL;
     atomic_fetch_sub(&db_open, 1);
   }
-}
-
-/* The db_key destructor: runs when a thread that used the database exits. */
-static void db_thread_destroy(void *p)
-{
-  struct db_thread *t = p;
-
-  db_close(t);
-  free(t);
-  mysql_thread_end();
-}
-
-static struct db_thread *db_thread_get(char *err, size_t err_size)
-{
-  struct db_thread *t = pthread_getspecific(db_key);
-
-  if (t != NULL)
-    return t;
-  if (mysql_thread_init() != 0) {
-    snprintf(err, err_size, "mysql_thread_init failed");
-    return NULL;
-  }
-  t = calloc(1, sizeof *t);
-  if (t == NULL) {
-    mysql_thread_end();
-    snprintf(err, err_size, "out of memory for a thread connection");
-    return NULL;
-  }
-  t->group = db_cfg.group;
-  if (pthread_setspecific(db_key, t) != 0) {
-    free(t);
-    mysql_thread_end();
-    snprintf(err, err_size, "pthread_setspecific failed");
-    return NULL;
-  }
-  return t;
 }
 
 /* Sets DB_CAUSAL_READS on m; 0 on success. A server that is not a Galera
@@ -154,7 +122,7 @@ static int db_causal_reads(MYSQL *m, char *err, size_t err_size)
  * the server's default or an option file's init-command says: in one long
  * transaction a connection would keep reading an old snapshot, and a revoked
  * token would go on verifying. */
-static int db_connect(struct db_thread *t, char *err, size_t err_size)
+static int db_connect(struct db_conn *t, char *err, size_t err_size)
 {
   unsigned connect_timeout = db_cfg.connect_timeout;
   unsigned read_timeout = db_cfg.read_timeout;
@@ -207,37 +175,16 @@ static int db_connect(struct db_thread *t, char *err, size_t err_size)
 }
 
 /* Records a failure: the next connect attempt waits for the backoff. */
-static void db_backoff(struct db_thread *t, const char *reason)
+static void db_backoff(struct db_conn *t, const char *reason)
 {
-  unsigned ms = t->backoff_ms == 0 ? DB_BACKOFF_MIN_MS : t->backoff_ms * 2;
-
-  if (ms > db_cfg.retry_max_ms)
-    ms = db_cfg.retry_max_ms;
-  t->backoff_ms = ms;
-  t->retry_at_us = clock_now_us() + (uint64_t)ms * 1000;
+  t->backoff_ms =
+      backoff_next_ms(t->backoff_ms, DB_BACKOFF_MIN_MS, db_cfg.retry_max_ms);
+  t->retry_at_us = clock_now_us() + (uint64_t)t->backoff_ms * 1000;
   snprintf(t->last_err, sizeof t->last_err, "%s", reason);
 }
 
-/* Makes sure t is connected; *reused tells whether it already was. */
-static enum db_result db_ready(struct db_thread *t, bool *reused, char *err,
-                               size_t err_size)
-{
-  *reused = t->mysql != NULL;
-  if (*reused)
-    return DB_OK;
-  if (t->backoff_ms > 0 && clock_now_us() < t->retry_at_us) {
-    snprintf(err, err_size, "waiting to reconnect after: %s", t->last_err);
-    return DB_BACKOFF;
-  }
-  if (db_connect(t, err, err_size) != 0) {
-    db_backoff(t, err);
-    return DB_ERROR;
-  }
-  return DB_OK;
-}
-
 /* Prepares *stmt as query on t's connection unless it already is. */
-static enum db_result db_prepare(struct db_thread *t, MYSQL_STMT **stmt,
+static enum db_result db_prepare(struct db_conn *t, MYSQL_STMT **stmt,
                                  const char *query, size_t len, char *err,
                                  size_t err_size)
 {
@@ -293,7 +240,7 @@ static bool db_parse_verdict(const char *buf, unsigned long len, bool is_null,
 
 /* Runs the batch statement of size n for checks on t's connection and
  * reads its one row into out. */
-static enum db_result db_execute_batch(struct db_thread *t,
+static enum db_result db_execute_batch(struct db_conn *t,
                                        const struct db_check *checks, size_t n,
                                        struct db_verdict *out, char *err,
                                        size_t err_size)
@@ -382,87 +329,54 @@ static enum db_result db_execute_batch(struct db_thread *t,
   return DB_OK;
 }
 
-/* Runs DB_REVOKE_QUERY for token on t's connection, preparing it on first
- * use, and reads every result the CALL sends back. */
-static enum db_result db_execute_revoke(struct db_thread *t, const char *token,
-                                        char *err, size_t err_size)
+/* Runs statement which (a CALL of one parameter: len bytes at value, of
+ * type type) on t's connection, preparing it on first use, and reads every
+ * result the CALL sends back. what names it in err. */
+static enum db_result db_execute_call(struct db_conn *t, enum db_stmt which,
+                                      enum enum_field_types type,
+                                      const void *value, unsigned long len,
+                                      const char *what, char *err,
+                                      size_t err_size)
 {
+  MYSQL_STMT *stmt;
   MYSQL_BIND param;
-  unsigned long len = TOKEN_LEN;
   int rc;
 
-  if (db_prepare(t, &t->revoke, DB_REVOKE_QUERY, sizeof DB_REVOKE_QUERY - 1,
-                 err, err_size) != DB_OK)
+  if (db_prepare(t, &t->stmt[which], db_stmt_text[which],
+                 strlen(db_stmt_text[which]), err, err_size) != DB_OK)
     return DB_ERROR;
+  stmt = t->stmt[which];
   memset(&param, 0, sizeof param);
-  param.buffer_type = MYSQL_TYPE_STRING;
-  param.buffer = (void *)token;
+  param.buffer_type = type;
+  param.buffer = (void *)value;
   param.buffer_length = len;
   param.length = &len;
-  if (mysql_stmt_bind_param(t->revoke, &param) != 0 ||
-      mysql_stmt_execute(t->revoke) != 0) {
-    snprintf(err, err_size, "revoke: %s (%u)", mysql_stmt_error(t->revoke),
-             mysql_stmt_errno(t->revoke));
-    t->last_errno = mysql_stmt_errno(t->revoke);
-    return DB_ERROR;
-  }
-  while ((rc = mysql_stmt_next_result(t->revoke)) == 0)
-    ;
-  if (rc > 0) {
-    snprintf(err, err_size, "revoke: %s (%u)", mysql_stmt_error(t->revoke),
-             mysql_stmt_errno(t->revoke));
-    t->last_errno = mysql_stmt_errno(t->revoke);
-    return DB_ERROR;
-  }
-  return DB_OK;
-}
-
-/* Runs DB_NOTE_QUERY with n packed hashes on t's connection, preparing it
- * on first use, and reads every result the CALL sends back. */
-static enum db_result db_execute_note(struct db_thread *t,
-                                      const unsigned char *hashes, size_t n,
-                                      char *err, size_t err_size)
-{
-  MYSQL_BIND param;
-  unsigned long len = (unsigned long)(n * TOKEN_HASH_LEN);
-  int rc;
-
-  if (db_prepare(t, &t->note, DB_NOTE_QUERY, sizeof DB_NOTE_QUERY - 1, err,
-                 err_size) != DB_OK)
-    return DB_ERROR;
-  memset(&param, 0, sizeof param);
-  param.buffer_type = MYSQL_TYPE_BLOB;
-  param.buffer = (void *)hashes;
-  param.buffer_length = len;
-  param.length = &len;
-  if (mysql_stmt_bind_param(t->note, &param) != 0 ||
-      mysql_stmt_execute(t->note) != 0) {
-    snprintf(err, err_size, "note: %s (%u)", mysql_stmt_error(t->note),
-             mysql_stmt_errno(t->note));
-    t->last_errno = mysql_stmt_errno(t->note);
+  if (mysql_stmt_bind_param(stmt, &param) != 0 ||
+      mysql_stmt_execute(stmt) != 0) {
+    snprintf(err, err_size, "%s: %s (%u)", what, mysql_stmt_error(stmt),
+             mysql_stmt_errno(stmt));
+    t->last_errno = mysql_stmt_errno(stmt);
     return DB_ERROR;
   }
   /* A CALL ends with a status result; read to the end of them. */
-  while ((rc = mysql_stmt_next_result(t->note)) == 0)
+  while ((rc = mysql_stmt_next_result(stmt)) == 0)
     ;
   if (rc > 0) {
-    snprintf(err, err_size, "note: %s (%u)", mysql_stmt_error(t->note),
-             mysql_stmt_errno(t->note));
-    t->last_errno = mysql_stmt_errno(t->note);
+    snprintf(err, err_size, "%s: %s (%u)", what, mysql_stmt_error(stmt),
+             mysql_stmt_errno(stmt));
+    t->last_errno = mysql_stmt_errno(stmt);
     return DB_ERROR;
   }
   return DB_OK;
 }
 
-/* What db_call does on the thread connection, and with what. */
-enum db_op { DB_OP_VERIFY, DB_OP_PING, DB_OP_NOTE, DB_OP_REVOKE };
-struct db_args {
-  enum db_op op;
-  const struct db_check *checks; /* DB_OP_VERIFY: n of them */
-  const char *token;             /* DB_OP_REVOKE: TOKEN_LEN bytes */
-  struct db_verdict *out;        /* DB_OP_VERIFY: n verdicts */
-  const unsigned char *hashes;   /* DB_OP_NOTE: n packed hashes */
-  size_t n;
+/* One call's attempts: whether its connection was already open, when the
+ * statement began, and whether a refusal counts as an answer. */
+struct db_attempt {
+  int n;        /* attempts made before this one */
+  bool reused;  /* the connection was open before this attempt */
+  bool refusal; /* ER_OPTION_PREVENTS_STATEMENT answers DB_REFUSED */
+  uint64_t t0;  /* clock_now_us() when the statement began */
 };
 
 /* Errors after which the same statement may work at once on the same
@@ -470,87 +384,70 @@ struct db_args {
  * A read-only statement cannot cause either, but a Galera applier can. */
 static bool db_lock_error(unsigned e)
 {
-  return e == 1213 /* ER_LOCK_DEADLOCK */ ||
-         e == 1205 /* ER_LOCK_WAIT_TIMEOUT */;
+  return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
 }
 
-/* Runs a on the thread connection, connecting and reconnecting as needed.
- * A failure is retried once when that cannot double a wait: after a lock
- * error on the same connection, or after a reused connection failed at
- * once (its server restarted) on a new one. */
-static enum db_result db_call(const struct db_args *a, char *err,
-                              size_t err_size)
+/* Before each attempt: makes sure t is connected, unless it waits out its
+ * backoff (DB_BACKOFF) or cannot connect (DB_ERROR). */
+static enum db_result db_ready(struct db_conn *t, struct db_attempt *a,
+                               char *err, size_t err_size)
 {
-  struct db_thread *t = db_thread_get(err, err_size);
-
-  if (t == NULL)
-    return DB_ERROR;
-  for (int attempt = 0;; attempt++) {
-    uint64_t t0;
-    enum db_result r;
-    bool reused;
-
-    r = db_ready(t, &reused, err, err_size);
-    if (r != DB_OK)
-      return r;
-    t0 = clock_now_us();
-    t->last_errno = 0;
-    switch (a->op) {
-    case DB_OP_VERIFY:
-      r = db_execute_batch(t, a->checks, a->n, a->out, err, err_size);
-      break;
-    case DB_OP_REVOKE:
-      r = db_execute_revoke(t, a->token, err, err_size);
-      break;
-    case DB_OP_NOTE:
-      r = db_execute_note(t, a->hashes, a->n, err, err_size);
-      break;
-    case DB_OP_PING:
-      if (mysql_ping(t->mysql) != 0) {
-        snprintf(err, err_size, "ping: %s (%u)", mysql_error(t->mysql),
-                 mysql_errno(t->mysql));
-        r = DB_ERROR;
-      }
-      break;
-    }
-    if (r != DB_ERROR) {
-      t->backoff_ms = 0;
-      return r;
-    }
-    /* A replica refusing a revocation is healthy: it keeps its connection,
-     * and the caller tries a writable endpoint. */
-    if (a->op == DB_OP_REVOKE &&
-        t->last_errno == 1290 /* ER_OPTION_PREVENTS_STATEMENT */) {
-      t->backoff_ms = 0;
-      return DB_REFUSED;
-    }
-    if (attempt == 0 && db_lock_error(t->last_errno)) {
-      atomic_fetch_add(&db_retried, 1);
-      continue;
-    }
-    db_close(t);
-    if (reused && attempt == 0 && clock_since_us(t0) < DB_FAST_FAIL_MS * 1000) {
-      atomic_fetch_add(&db_retried, 1);
-      continue;
-    }
+  a->reused = t->mysql != NULL;
+  a->t0 = clock_now_us();
+  t->last_errno = 0;
+  if (a->reused)
+    return DB_OK;
+  if (t->backoff_ms > 0 && a->t0 < t->retry_at_us) {
+    snprintf(err, err_size, "waiting to reconnect after: %s", t->last_err);
+    return DB_BACKOFF;
+  }
+  if (db_connect(t, err, err_size) != 0) {
     db_backoff(t, err);
     return DB_ERROR;
   }
+  a->t0 = clock_now_us();
+  return DB_OK;
+}
+
+/* After each attempt that ended *r: true when the call is to be tried once
+ * more, which happens only when that cannot double a wait: after a lock
+ * error on the same connection, or after a reused connection failed at
+ * once (its server restarted) on a new one. Else *r is the call's result,
+ * and a failure closes t and starts its backoff. */
+static bool db_again(struct db_conn *t, struct db_attempt *a, enum db_result *r,
+                     const char *err)
+{
+  bool first = a->n++ == 0;
+
+  if (*r != DB_ERROR) {
+    t->backoff_ms = 0;
+    return false;
+  }
+  /* A replica refusing a revocation is healthy: it keeps its connection,
+   * and the caller tries a writable endpoint. */
+  if (a->refusal && t->last_errno == ER_OPTION_PREVENTS_STATEMENT) {
+    t->backoff_ms = 0;
+    *r = DB_REFUSED;
+    return false;
+  }
+  if (first && db_lock_error(t->last_errno)) {
+    atomic_fetch_add(&db_retried, 1);
+    return true;
+  }
+  db_close(t);
+  if (a->reused && first && clock_since_us(a->t0) < DB_FAST_FAIL_MS * 1000) {
+    atomic_fetch_add(&db_retried, 1);
+    return true;
+  }
+  db_backoff(t, err);
+  return false;
 }
 
 int db_init(const struct db_settings *s, char *err, size_t err_size)
 {
-  int rc;
-
   db_cfg = *s;
   if (mysql_library_init(0, NULL, NULL) != 0) {
     snprintf(err, err_size, "mysql_library_init failed");
-    return -1;
-  }
-  rc = pthread_key_create(&db_key, db_thread_destroy);
-  if (rc != 0) {
-    snprintf(err, err_size, "pthread_key_create: %s", strerror(rc));
-    mysql_library_end();
     return -1;
   }
   return 0;
@@ -558,70 +455,96 @@ int db_init(const struct db_settings *s, char *err, size_t err_size)
 
 void db_shutdown(void)
 {
-  db_thread_close();
-  pthread_key_delete(db_key);
   mysql_library_end();
 }
 
-enum db_result db_verify_batch(const struct db_check *checks, size_t n,
-                               struct db_verdict *out, char *err,
+struct db_conn *db_conn_open(const char *group, char *err, size_t err_size)
+{
+  struct db_conn *c = calloc(1, sizeof *c);
+
+  if (c == NULL) {
+    snprintf(err, err_size, "out of memory for a database connection");
+    return NULL;
+  }
+  c->group = group != NULL ? group : db_cfg.group;
+  return c;
+}
+
+void db_conn_close(struct db_conn *c)
+{
+  if (c == NULL)
+    return;
+  db_close(c);
+  free(c);
+}
+
+enum db_result db_verify_batch(struct db_conn *c, const struct db_check *checks,
+                               size_t n, struct db_verdict *out, char *err,
                                size_t err_size)
 {
-  const struct db_args a = {
-      .op = DB_OP_VERIFY, .checks = checks, .out = out, .n = n};
+  struct db_attempt a = {0};
+  enum db_result r;
 
   if (n == 0 || n > DB_BATCH_MAX) {
     snprintf(err, err_size, "verify: a batch holds 1 to %d tokens, not %zu",
              DB_BATCH_MAX, n);
     return DB_ERROR;
   }
-  return db_call(&a, err, err_size);
+  do {
+    if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
+      return r;
+    r = db_execute_batch(c, checks, n, out, err, err_size);
+  } while (db_again(c, &a, &r, err));
+  return r;
 }
 
-enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
-                           size_t err_size)
+enum db_result db_note_use(struct db_conn *c, const unsigned char *hashes,
+                           size_t n, char *err, size_t err_size)
 {
-  const struct db_args a = {.op = DB_OP_NOTE, .hashes = hashes, .n = n};
+  struct db_attempt a = {0};
+  enum db_result r;
 
-  return db_call(&a, err, err_size);
+  do {
+    if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
+      return r;
+    r = db_execute_call(c, DB_STMT_NOTE, MYSQL_TYPE_BLOB, hashes,
+                        (unsigned long)(n * TOKEN_HASH_LEN), "note", err,
+                        err_size);
+  } while (db_again(c, &a, &r, err));
+  return r;
 }
 
-enum db_result db_revoke_leaked(const char *token, char *err, size_t err_size)
+enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
+                                size_t err_size)
 {
-  const struct db_args a = {.op = DB_OP_REVOKE, .token = token};
+  struct db_attempt a = {.refusal = true};
+  enum db_result r;
 
-  return db_call(&a, err, err_size);
+  do {
+    if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
+      return r;
+    r = db_execute_call(c, DB_STMT_REVOKE, MYSQL_TYPE_STRING, token, TOKEN_LEN,
+                        "revoke", err, err_size);
+  } while (db_again(c, &a, &r, err));
+  return r;
 }
 
-enum db_result db_ping(char *err, size_t err_size)
+enum db_result db_ping(struct db_conn *c, char *err, size_t err_size)
 {
-  const struct db_args a = {.op = DB_OP_PING};
+  struct db_attempt a = {0};
+  enum db_result r;
 
-  return db_call(&a, err, err_size);
-}
-
-int db_thread_group(const char *group, char *err, size_t err_size)
-{
-  struct db_thread *t = db_thread_get(err, err_size);
-
-  if (t == NULL)
-    return -1;
-  if (t->mysql != NULL)
-    db_close(t);
-  t->group = group;
-  t->backoff_ms = 0; /* a new server: no reason to wait for it yet */
-  t->retry_at_us = 0;
-  return 0;
-}
-
-void db_thread_close(void)
-{
-  struct db_thread *t = pthread_getspecific(db_key);
-
-  if (t == NULL)
-    return;
-  pthread_setspecific(db_key, NULL);
-  db_thread_destroy(t);
+  do {
+    if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
+      return r;
+    r = DB_OK;
+    if (mysql_ping(c->mysql) != 0) {
+      snprintf(err, err_size, "ping: %s (%u)", mysql_error(c->mysql),
+               mysql_errno(c->mysql));
+      r = DB_ERROR;
+    }
+  } while (db_again(c, &a, &r, err));
+  return r;
 }
 
 unsigned db_connections_open(void)
@@ -629,15 +552,22 @@ unsigned db_connections_open(void)
   return atomic_load(&db_open);
 }
 
-uint64_t db_backoff_left_us(void)
+void db_metrics(struct metrics_text *t)
 {
-  struct db_thread *t = pthread_getspecific(db_key);
+  metrics_gauge(t, "tenant_authd_db_connections_open",
+                "Database connections open: the pool's and the usage "
+                "flusher's.",
+                db_connections_open());
+}
+
+uint64_t db_backoff_left_us(const struct db_conn *c)
+{
   uint64_t now;
 
-  if (t == NULL || t->mysql != NULL || t->backoff_ms == 0)
+  if (c == NULL || c->mysql != NULL || c->backoff_ms == 0)
     return 0;
   now = clock_now_us();
-  return now < t->retry_at_us ? t->retry_at_us - now : 0;
+  return now < c->retry_at_us ? c->retry_at_us - now : 0;
 }
 
 bool db_take_warning(char *out, size_t out_size)

@@ -1,11 +1,18 @@
-/* db.h: the database side of tenant-authd. Each calling thread (a pool
- * thread, the usage flusher) owns one Connector/C connection ("thread
- * connection") holding prepared statements: SELECT
+/* db.h: the database side of tenant-authd. A "connection" (struct
+ * db_conn) is one Connector/C connection to one endpoint (an option-file
+ * group), owned by one thread at a time (a pool thread, the usage flusher)
+ * and passed to each call. It holds prepared statements: SELECT
  * verify_tenant_token_ability(?, ?) repeated once per token of a batch,
- * CALL note_tenant_token_use(?) once the thread has noted use, and CALL
- * revoke_leaked_tenant_token(?) once it has revoked a token. It is opened on
- * first use with autocommit=1, reused, re-opened with backoff when it breaks,
- * and closed when the thread exits. */
+ * CALL note_tenant_token_use(?) once it has noted use, and CALL
+ * revoke_leaked_tenant_token(?) once it has revoked a token. db_conn_open
+ * connects nothing: the first call does, with autocommit=1; the connection
+ * is reused, re-opened with a backoff (backoff.h) when it breaks, and
+ * closed by db_conn_close.
+ *
+ * A new statement is one place in db.c: its name and text in
+ * db_stmt_text, and a public call here that runs it (db_execute_call, for a
+ * CALL of one parameter) between db_ready and db_again, as db_revoke_leaked
+ * does. */
 #ifndef TENANT_AUTHD_DB_H
 #define TENANT_AUTHD_DB_H
 
@@ -13,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "token.h"
 
 struct db_settings {
@@ -29,17 +37,27 @@ enum db_result {
   DB_OK,      /* the statement ran */
   DB_ERROR,   /* the database failed, timed out or is unreachable */
   DB_BACKOFF, /* not tried: waiting before the next connect attempt */
-  DB_REFUSED  /* db_revoke_leaked only: the server is read-only (error
-                 1290); it answered, so it is not down */
+  DB_REFUSED  /* db_revoke_leaked only: the server is read-only
+                 (ER_OPTION_PREVENTS_STATEMENT); it answered, so it is not
+                 down */
 };
 
-/* Once, before any thread calls the functions below. Copies *s; its
- * strings must live until db_shutdown. */
+/* Once, before any connection is opened. Copies *s; its strings must live
+ * until db_shutdown. */
 int db_init(const struct db_settings *s, char *err, size_t err_size);
 
-/* After every thread that used the database has exited or called
- * db_thread_close. Closes the caller's own connection too. */
+/* After every connection has been closed. */
 void db_shutdown(void);
+
+struct db_conn;
+
+/* A connection to option-file group group (read after [client]; NULL: the
+ * --db-group one), not yet connected; group must live until it is closed.
+ * NULL when out of memory, with the reason in err. */
+struct db_conn *db_conn_open(const char *group, char *err, size_t err_size);
+
+/* Closes c and frees it; NULL does nothing. */
+void db_conn_close(struct db_conn *c);
 
 #define DB_BATCH_MAX 64 /* tokens one verify statement takes, at most */
 
@@ -70,39 +88,34 @@ struct db_check {
 /* Verifies n tokens (1 to DB_BATCH_MAX) in one statement; on DB_OK out[i]
  * is the verdict of checks[i]. On DB_ERROR and DB_BACKOFF no verdict is
  * set and the reason is in err. */
-enum db_result db_verify_batch(const struct db_check *checks, size_t n,
-                               struct db_verdict *out, char *err,
+enum db_result db_verify_batch(struct db_conn *c, const struct db_check *checks,
+                               size_t n, struct db_verdict *out, char *err,
                                size_t err_size);
 
 /* Revokes a leaked token (revoke_leaked_tenant_token): DB_OK once the
  * database has run it, whether or not it knew the token. */
-enum db_result db_revoke_leaked(const char *token, char *err, size_t err_size);
+enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
+                                size_t err_size);
 
 /* Records the use of n tokens: hashes holds their SHA-256 values packed end
  * to end (n * TOKEN_HASH_LEN bytes, at most DB_NOTE_MAX of them). DB_OK once
  * the database has committed; else the reason is in err. */
 #define DB_NOTE_MAX 4096 /* note_tenant_token_use takes this many at most */
-enum db_result db_note_use(const unsigned char *hashes, size_t n, char *err,
-                           size_t err_size);
+enum db_result db_note_use(struct db_conn *c, const unsigned char *hashes,
+                           size_t n, char *err, size_t err_size);
 
-/* Checks that the database answers (COM_PING on the thread connection). */
-enum db_result db_ping(char *err, size_t err_size);
+/* Checks that the database answers (COM_PING on c). */
+enum db_result db_ping(struct db_conn *c, char *err, size_t err_size);
 
-/* Makes the calling thread's connection read option-file group group
- * (after [client]) instead of the --db-group one, closing it if open and
- * forgetting its backoff; group must live until db_shutdown. 0 on
- * success. */
-int db_thread_group(const char *group, char *err, size_t err_size);
-
-/* Closes the calling thread's connection, if it has one. */
-void db_thread_close(void);
-
-/* Thread connections open right now. */
+/* Connections connected right now. */
 unsigned db_connections_open(void);
 
-/* Microseconds before the calling thread's connection may try to connect
- * again; 0 when it is connected or may try now. */
-uint64_t db_backoff_left_us(void);
+/* Appends tenant_authd_db_connections_open to t. */
+void db_metrics(struct metrics_text *t);
+
+/* Microseconds before c may try to connect again; 0 when it is connected
+ * or may try now. */
+uint64_t db_backoff_left_us(const struct db_conn *c);
 
 /* A warning about a connection's session set-up (the slow query log could
  * not be turned off), once: true and the text in out the first time it is

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "db.h"
 #include "log.h"
@@ -19,7 +20,7 @@
 
 static struct {
   struct usage_set *set;
-  const char *group; /* NULL: the default one */
+  struct db_conn *conn; /* the flusher's own connection */
   unsigned interval_ms;
   unsigned retry_max_ms;
   pthread_t thread;
@@ -46,8 +47,8 @@ static bool flusher_round(void)
     return true;
   while (done < n) {
     size_t chunk = n - done < DB_NOTE_MAX ? n - done : DB_NOTE_MAX;
-    if (db_note_use(hashes + done * TOKEN_HASH_LEN, chunk, err, sizeof err) !=
-        DB_OK)
+    if (db_note_use(fl.conn, hashes + done * TOKEN_HASH_LEN, chunk, err,
+                    sizeof err) != DB_OK)
       break;
     done += chunk;
     atomic_fetch_add(&fl.noted, chunk);
@@ -76,11 +77,6 @@ static void *flusher_main(void *arg)
   struct timespec next = clock_deadline_us(fl.interval_ms * 1000ULL);
 
   (void)arg;
-  if (fl.group != NULL) {
-    char err[256];
-    if (db_thread_group(fl.group, err, sizeof err) != 0)
-      log_msg(LOG_WARN, "recording token use: %s", err);
-  }
   pthread_mutex_lock(&fl.lock);
   while (!fl.stopping) {
     if (pthread_cond_timedwait(&fl.wake, &fl.lock, &next) == 0)
@@ -90,16 +86,14 @@ static void *flusher_main(void *arg)
       backoff_ms = 0;
       next = clock_deadline_us(fl.interval_ms * 1000ULL);
     } else {
-      backoff_ms = backoff_ms == 0 ? FLUSHER_BACKOFF_MIN_MS : backoff_ms * 2;
-      if (backoff_ms > fl.retry_max_ms)
-        backoff_ms = fl.retry_max_ms;
+      backoff_ms =
+          backoff_next_ms(backoff_ms, FLUSHER_BACKOFF_MIN_MS, fl.retry_max_ms);
       next = clock_deadline_us(backoff_ms * 1000ULL);
     }
     pthread_mutex_lock(&fl.lock);
   }
   pthread_mutex_unlock(&fl.lock);
   (void)flusher_round(); /* the last one, on the way out */
-  db_thread_close();
   return NULL;
 }
 
@@ -107,26 +101,28 @@ int flusher_start(struct usage_set *set, unsigned interval_s,
                   unsigned retry_max_ms, const char *group, char *err,
                   size_t err_size)
 {
-  pthread_condattr_t attr;
   int rc;
 
   fl.set = set;
-  fl.group = group;
   fl.interval_ms = interval_s * 1000U;
   fl.retry_max_ms =
       retry_max_ms < fl.interval_ms ? retry_max_ms : fl.interval_ms;
   if (fl.retry_max_ms < FLUSHER_BACKOFF_MIN_MS)
     fl.retry_max_ms = FLUSHER_BACKOFF_MIN_MS;
   fl.stopping = false;
-  if (pthread_condattr_init(&attr) != 0 ||
-      pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-      pthread_cond_init(&fl.wake, &attr) != 0) {
+  if (clock_cond_init(&fl.wake) != 0) {
     snprintf(err, err_size, "usage flusher: cannot make a condition variable");
     return -1;
   }
-  pthread_condattr_destroy(&attr);
+  fl.conn = db_conn_open(group, err, err_size);
+  if (fl.conn == NULL) {
+    pthread_cond_destroy(&fl.wake);
+    return -1;
+  }
   rc = pthread_create(&fl.thread, NULL, flusher_main, NULL);
   if (rc != 0) {
+    db_conn_close(fl.conn);
+    fl.conn = NULL;
     pthread_cond_destroy(&fl.wake);
     snprintf(err, err_size, "usage flusher: pthread_create: %s", strerror(rc));
     return -1;
@@ -144,6 +140,8 @@ size_t flusher_stop(void)
   pthread_cond_signal(&fl.wake);
   pthread_mutex_unlock(&fl.lock);
   pthread_join(fl.thread, NULL);
+  db_conn_close(fl.conn);
+  fl.conn = NULL;
   pthread_cond_destroy(&fl.wake);
   fl.started = false;
   return fl.lost;
@@ -154,4 +152,19 @@ void flusher_get_stats(struct flusher_stats *out)
   out->flushes = atomic_load(&fl.flushes);
   out->failures = atomic_load(&fl.failures);
   out->noted = atomic_load(&fl.noted);
+}
+
+void flusher_metrics(struct metrics_text *t)
+{
+  struct flusher_stats fs;
+
+  flusher_get_stats(&fs);
+  metrics_counter(t, "tenant_authd_usage_flushes_total",
+                  "Usage flushes that wrote everything pending.", fs.flushes);
+  metrics_counter(t, "tenant_authd_usage_flush_failures_total",
+                  "Usage flushes that failed and kept their tokens to "
+                  "retry.",
+                  fs.failures);
+  metrics_counter(t, "tenant_authd_usage_noted_total",
+                  "Token uses written by note_tenant_token_use.", fs.noted);
 }

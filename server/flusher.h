@@ -1,7 +1,7 @@
 /* flusher.h: the background thread that writes token use to the database.
  * Every "interval" it takes the hashes gathered in a usage set (usage.h)
- * and sends them with CALL note_tenant_token_use on its own thread
- * connection (db.h), DB_NOTE_MAX hashes per call. A "flush" is one such
+ * and sends them with CALL note_tenant_token_use on its own connection
+ * (db.h), DB_NOTE_MAX hashes per call. A "flush" is one such
  * round; a failed one puts what it did not write back into the set and the
  * next round comes after a backoff instead of a whole interval. Requests
  * never wait for it: their verdicts do not depend on it. */
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "usage.h"
 
 struct flusher_stats {
@@ -36,5 +37,8 @@ size_t flusher_stop(void);
 
 /* Counters since flusher_start; all zero when it was not started. */
 void flusher_get_stats(struct flusher_stats *out);
+
+/* Appends the flusher's counters (flushes, failures, noted) to t. */
+void flusher_metrics(struct metrics_text *t);
 
 #endif

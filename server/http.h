@@ -1,6 +1,5 @@
 /* http.h: the HTTP side of tenant-authd: a libmicrohttpd daemon with an
- * internal epoll thread pool, the route table, the bearer-token middleware
- * and the Prometheus counters. */
+ * internal epoll thread pool and its routes (route.h). */
 #ifndef TENANT_AUTHD_HTTP_H
 #define TENANT_AUTHD_HTTP_H
 
@@ -16,11 +15,15 @@
 int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
                size_t err_size);
 
-/* Stops accepting, gives in-flight requests up to cfg->shutdown_timeout
- * seconds, then stops the pool (which answers every request still parked)
- * so that no connection stays suspended, then every worker thread and the
- * connection reaper. Returns how many requests were still unfinished when
- * the time was up. */
-unsigned http_stop(void);
+/* Stops accepting and gives in-flight requests up to cfg->shutdown_timeout
+ * seconds. Returns how many requests were still unfinished when the time
+ * was up. Those wait on the pool: stop it next (it answers every request
+ * still parked), then call http_stop. */
+unsigned http_drain(void);
+
+/* After http_drain and pool_stop, so that no connection stays suspended:
+ * gives MHD a moment to send the last answers, then stops every worker
+ * thread and the connection reaper. */
+void http_stop(void);
 
 #endif

@@ -354,3 +354,11 @@ void limiter_refund(struct limiter *l, const struct client_addr *a,
   }
   pthread_mutex_unlock(lock);
 }
+
+void limiter_metrics(struct metrics_text *t, const struct limiter *l)
+{
+  metrics_counter(t, "tenant_authd_auth_fail_evictions_total",
+                  "Addresses dropped from the full failure table to make "
+                  "room.",
+                  l != NULL ? limiter_evictions(l) : 0);
+}

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "metrics.h"
 
 #define LIMITER_WAYS 8
 #define LIMITER_SHARDS 64
@@ -70,5 +71,9 @@ void limiter_refund(struct limiter *l, const struct client_addr *a,
 /* Slots allocated, and addresses evicted to make room so far. */
 size_t limiter_slots(const struct limiter *l);
 uint64_t limiter_evictions(const struct limiter *l);
+
+/* Appends tenant_authd_auth_fail_evictions_total to t (0 when l is NULL:
+ * no limiter). */
+void limiter_metrics(struct metrics_text *t, const struct limiter *l);
 
 #endif

@@ -130,7 +130,9 @@ int main(int argc, char **argv)
     ;
   log_msg(LOG_INFO, "stopping on %s: finishing in-flight requests",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
-  left = http_stop(); /* stops the pool too: see http.h */
+  left = http_drain();
+  pool_stop(); /* answers every request still parked */
+  http_stop();
   /* After the last request: the flusher writes what they used, once more. */
   unwritten = flusher_stop();
   usage_free(usage);

@@ -3,11 +3,11 @@
  * order, guarded by pool.lock; "taking" moves items from its head to a pool
  * thread's own array; a "run" is what one pool thread took at once: one
  * ping, or up to batch_max verifications, sorted by token so that equal
- * tokens sit together and are sent once. An "endpoint" is one --db-group
- * (a server); each pool thread has a "home" endpoint (threads spread over
- * them in turn) and a current one. An endpoint whose call failed is "down"
- * until its backoff ends: threads move off it, and come home again once it
- * has ended (the next call there is the probe). */
+ * tokens sit together and are sent once. Each pool thread owns one
+ * database connection (db.h), opened by pool_start on the thread's "home"
+ * endpoint (endpoints.h; threads spread over them in turn); before each run
+ * it chooses an endpoint and, to move, opens a connection there and closes
+ * the old one. */
 #include "pool.h"
 
 #include <pthread.h>
@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "endpoints.h"
 #include "log.h"
 
 static const uint64_t pool_wait_bound[] = {
@@ -41,15 +42,13 @@ static const char *const pool_call_le[] = {
   {                                                                            \
     .n = sizeof b / sizeof b[0], .bound = b, .le = l                           \
   }
-#define POOL_EP_BACKOFF_MIN_MS 50
 
-struct pool_endpoint {
-  const char *group;
-  atomic_uint_fast64_t down_until_us; /* 0: up */
-  atomic_uint backoff_ms;
-  atomic_int up;           /* -1 unknown, 0 down, 1 answering */
-  atomic_uint connections; /* pool threads using it now */
-  atomic_uint_fast64_t batches_ok, batches_failed;
+/* One pool thread: its connection, on endpoint cur; home is where it
+ * returns when it can. */
+struct pool_thread {
+  pthread_t id;
+  struct db_conn *conn;
+  unsigned home, cur;
 };
 
 static struct {
@@ -63,13 +62,10 @@ static struct {
   unsigned busy;    /* under lock: threads inside a run */
   bool stopping;    /* under lock */
   bool started;
-  pthread_t *threads;
+  struct pool_thread *threads; /* cfg.connections of them */
   pthread_t expiry_thread;
-  struct pool_item **expired;      /* the expiry thread's scratch, queue_max */
-  struct pool_item **left;         /* pool_stop's scratch, queue_max */
-  struct pool_endpoint *ep;        /* cfg.endpoints of them */
-  atomic_uint_fast64_t db_seen_us; /* clock_now_us() of the last answer */
-  atomic_uint next_home;           /* the next thread's home endpoint */
+  struct pool_item **expired; /* the expiry thread's scratch, queue_max */
+  struct pool_item **left;    /* pool_stop's scratch, queue_max */
   atomic_uint_fast64_t shed, timed_out, batches_ok, batches_failed;
   atomic_uint_fast64_t failovers; /* statements retried on another endpoint */
   atomic_uint_fast64_t revokes_ok, revokes_failed;
@@ -81,89 +77,21 @@ static struct {
     .call_hist = POOL_HIST(pool_call_bound, pool_call_le),
 };
 
-/* Records the outcome of a call to endpoint e and logs when it goes from
- * answering to not answering or back: one line per change, never one per
- * failed call. A failure marks e down for its backoff (50 ms doubling up
- * to --db-retry-max); a success or a refusal (DB_REFUSED) clears it. */
-static void pool_note_db(unsigned e, enum db_result r, const char *err)
-{
-  struct pool_endpoint *ep = &pool.ep[e];
-  int up = r == DB_OK || r == DB_REFUSED; /* a refusal is an answer */
-  int was;
-  char warning[256], where[96] = "";
-
-  if (r == DB_BACKOFF)
-    return;
-  atomic_store(&pool.db_seen_us, clock_now_us());
-  if (db_take_warning(warning, sizeof warning))
-    log_msg(LOG_WARN, "%s", warning);
-  if (up) {
-    atomic_store(&ep->backoff_ms, 0);
-    atomic_store(&ep->down_until_us, 0);
-  } else {
-    unsigned ms = atomic_load(&ep->backoff_ms);
-    ms = ms == 0 ? POOL_EP_BACKOFF_MIN_MS : ms * 2;
-    if (ms > pool.cfg.retry_max_ms)
-      ms = pool.cfg.retry_max_ms;
-    atomic_store(&ep->backoff_ms, ms);
-    atomic_store(&ep->down_until_us, clock_now_us() + (uint64_t)ms * 1000);
-  }
-  was = atomic_exchange(&ep->up, up);
-  if (was == up)
-    return;
-  if (pool.cfg.endpoints > 1)
-    snprintf(where, sizeof where, " ([%s])", ep->group);
-  if (up)
-    log_msg(LOG_INFO, "database available%s", where);
-  else
-    log_msg(LOG_WARN, "database unavailable%s: %s", where, err);
-}
-
-/* True when endpoint e may be used: up, or its backoff has ended. */
-static bool pool_usable(unsigned e)
-{
-  return clock_now_us() >= atomic_load(&pool.ep[e].down_until_us);
-}
-
-/* Moves the calling pool thread's connection to endpoint to. */
-static void pool_move(unsigned *cur, unsigned to)
+/* Moves thread th to endpoint to: a connection there, the old one closed.
+ * Out of memory, it stays; the next call will say so. */
+static void pool_move(struct pool_thread *th, unsigned to)
 {
   char err[128];
+  struct db_conn *c;
 
-  if (*cur == to)
+  if (th->cur == to ||
+      (c = db_conn_open(endpoints_group(to), err, sizeof err)) == NULL)
     return;
-  if (db_thread_group(pool.ep[to].group, err, sizeof err) != 0)
-    return; /* out of memory: stay; the next call will say so */
-  atomic_fetch_sub(&pool.ep[*cur].connections, 1);
-  atomic_fetch_add(&pool.ep[to].connections, 1);
-  *cur = to;
-}
-
-/* Another usable endpoint than *cur, in turn after it; false when none. */
-static bool pool_other(unsigned cur, unsigned *out)
-{
-  for (unsigned k = 1; k < pool.cfg.endpoints; k++) {
-    unsigned e = (cur + k) % pool.cfg.endpoints;
-    if (pool_usable(e)) {
-      *out = e;
-      return true;
-    }
-  }
-  return false;
-}
-
-/* Before a run: home when home is usable again, else off a down endpoint
- * when another one is usable. */
-static void pool_choose(unsigned *cur, unsigned home)
-{
-  unsigned e;
-
-  if (pool.cfg.endpoints == 1)
-    return;
-  if (*cur != home && pool_usable(home))
-    pool_move(cur, home);
-  else if (!pool_usable(*cur) && pool_other(*cur, &e))
-    pool_move(cur, e);
+  db_conn_close(th->conn);
+  th->conn = c;
+  endpoints_leave(th->cur);
+  endpoints_join(to);
+  th->cur = to;
 }
 
 /* Under lock: removes and returns the head item. */
@@ -196,7 +124,8 @@ static void pool_finish(struct pool_item *item, enum pool_verdict v)
 /* Verifies the n items of a run in one statement on endpoint *cur and
  * answers each. A failed statement is tried once more on another usable
  * endpoint, when there is one: verification only reads. */
-static void pool_verify_run(unsigned *cur, struct pool_item **items, size_t n)
+static void pool_verify_run(struct pool_thread *th, struct pool_item **items,
+                            size_t n)
 {
   struct db_check checks[DB_BATCH_MAX];
   struct db_verdict verdict[DB_BATCH_MAX];
@@ -220,19 +149,17 @@ static void pool_verify_run(unsigned *cur, struct pool_item **items, size_t n)
   metrics_observe(&pool.size_hist, unique);
   for (int attempt = 0;; attempt++) {
     t0 = clock_now_us();
-    r = db_verify_batch(checks, unique, verdict, err, sizeof err);
+    r = db_verify_batch(th->conn, checks, unique, verdict, err, sizeof err);
     if (r != DB_BACKOFF)
       metrics_observe(&pool.call_hist, clock_since_us(t0));
-    pool_note_db(*cur, r, err);
-    if (r == DB_OK) {
-      atomic_fetch_add(&pool.ep[*cur].batches_ok, 1);
+    endpoints_note(th->cur, r, err);
+    endpoints_batch(th->cur, r == DB_OK);
+    if (r == DB_OK)
       break;
-    }
-    atomic_fetch_add(&pool.ep[*cur].batches_failed, 1);
-    if (attempt > 0 || !pool_other(*cur, &other))
+    if (attempt > 0 || !endpoints_other(th->cur, &other))
       break;
     atomic_fetch_add(&pool.failovers, 1);
-    pool_move(cur, other);
+    pool_move(th, other);
   }
   if (r != DB_OK) {
     atomic_fetch_add(&pool.batches_failed, 1);
@@ -254,21 +181,21 @@ static void pool_verify_run(unsigned *cur, struct pool_item **items, size_t n)
 /* Revokes the item's token on endpoint *cur, then, when that fails (it may
  * be a read-only replica), on each other usable endpoint in turn: a
  * revocation must reach a server that takes writes. */
-static void pool_revoke_run(unsigned *cur, struct pool_item *item)
+static void pool_revoke_run(struct pool_thread *th, struct pool_item *item)
 {
   char err[256];
-  enum db_result r = db_revoke_leaked(item->token, err, sizeof err);
+  enum db_result r = db_revoke_leaked(th->conn, item->token, err, sizeof err);
   unsigned other;
 
   /* A read-only endpoint answers DB_REFUSED: it stays up for
    * verification, and the next endpoint is asked. */
-  pool_note_db(*cur, r, err);
+  endpoints_note(th->cur, r, err);
   for (unsigned k = 1; r != DB_OK && k < pool.cfg.endpoints; k++) {
-    if (!pool_other(*cur, &other))
+    if (!endpoints_other(th->cur, &other))
       break;
-    pool_move(cur, other);
-    r = db_revoke_leaked(item->token, err, sizeof err);
-    pool_note_db(*cur, r, err);
+    pool_move(th, other);
+    r = db_revoke_leaked(th->conn, item->token, err, sizeof err);
+    endpoints_note(th->cur, r, err);
   }
   atomic_fetch_add(r == DB_OK ? &pool.revokes_ok : &pool.revokes_failed, 1);
   item->tenant_id[0] = '\0';
@@ -277,17 +204,17 @@ static void pool_revoke_run(unsigned *cur, struct pool_item *item)
 
 /* Pings endpoint *cur, then another usable one when it fails: ready while
  * any endpoint answers. */
-static void pool_ping_run(unsigned *cur, struct pool_item *item)
+static void pool_ping_run(struct pool_thread *th, struct pool_item *item)
 {
   char err[256];
-  enum db_result r = db_ping(err, sizeof err);
+  enum db_result r = db_ping(th->conn, err, sizeof err);
   unsigned other;
 
-  pool_note_db(*cur, r, err);
-  if (r != DB_OK && pool_other(*cur, &other)) {
-    pool_move(cur, other);
-    r = db_ping(err, sizeof err);
-    pool_note_db(*cur, r, err);
+  endpoints_note(th->cur, r, err);
+  if (r != DB_OK && endpoints_other(th->cur, &other)) {
+    pool_move(th, other);
+    r = db_ping(th->conn, err, sizeof err);
+    endpoints_note(th->cur, r, err);
   }
   item->tenant_id[0] = '\0';
   pool_finish(item, r == DB_OK ? POOL_VALID : POOL_DB_ERROR);
@@ -295,18 +222,14 @@ static void pool_ping_run(unsigned *cur, struct pool_item *item)
 
 static void *pool_thread_main(void *arg)
 {
+  struct pool_thread *th = arg;
   struct pool_item *run[DB_BATCH_MAX];
   char err[256];
-  unsigned home = atomic_fetch_add(&pool.next_home, 1) % pool.cfg.endpoints;
-  unsigned cur = home;
 
-  (void)arg;
-  if (db_thread_group(pool.ep[home].group, err, sizeof err) != 0)
-    log_msg(LOG_WARN, "pool thread: %s", err);
-  atomic_fetch_add(&pool.ep[home].connections, 1);
+  endpoints_join(th->cur);
   /* Connect before the first request needs it; a failure only starts the
    * backoff. */
-  pool_note_db(cur, db_ping(err, sizeof err), err);
+  endpoints_note(th->cur, db_ping(th->conn, err, sizeof err), err);
   pthread_mutex_lock(&pool.lock);
   for (;;) {
     size_t n = 0;
@@ -314,10 +237,10 @@ static void *pool_thread_main(void *arg)
 
     if (pool.cfg.endpoints > 1) {
       pthread_mutex_unlock(&pool.lock);
-      pool_choose(&cur, home);
+      pool_move(th, endpoints_choose(th->cur, th->home));
       pthread_mutex_lock(&pool.lock);
     }
-    rest_us = db_backoff_left_us();
+    rest_us = db_backoff_left_us(th->conn);
 
     /* A connection waiting to reconnect takes nothing: it would answer
      * 503 at once to whatever it took, while the others may be healthy.
@@ -345,17 +268,18 @@ static void *pool_thread_main(void *arg)
     for (size_t i = 0; i < n; i++)
       metrics_observe(&pool.wait_hist, now - run[i]->queued_us);
     if (run[0]->kind == POOL_PING)
-      pool_ping_run(&cur, run[0]);
+      pool_ping_run(th, run[0]);
     else if (run[0]->kind == POOL_REVOKE)
-      pool_revoke_run(&cur, run[0]);
+      pool_revoke_run(th, run[0]);
     else
-      pool_verify_run(&cur, run, n);
+      pool_verify_run(th, run, n);
     pthread_mutex_lock(&pool.lock);
     pool.busy--;
   }
   pthread_mutex_unlock(&pool.lock);
-  atomic_fetch_sub(&pool.ep[cur].connections, 1);
-  db_thread_close();
+  endpoints_leave(th->cur);
+  db_conn_close(th->conn);
+  th->conn = NULL;
   return NULL;
 }
 
@@ -392,24 +316,11 @@ static void *pool_expiry_main(void *arg)
   return NULL;
 }
 
-static int pool_cond_init(pthread_cond_t *c, bool monotonic)
-{
-  pthread_condattr_t attr;
-  int rc;
-
-  if (pthread_condattr_init(&attr) != 0)
-    return -1;
-  rc = monotonic ? pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) : 0;
-  if (rc == 0)
-    rc = pthread_cond_init(c, &attr);
-  pthread_condattr_destroy(&attr);
-  return rc == 0 ? 0 : -1;
-}
-
 static void pool_free_buffers(void)
 {
-  free(pool.ep);
-  pool.ep = NULL;
+  for (unsigned i = 0; pool.threads != NULL && i < pool.cfg.connections; i++)
+    db_conn_close(pool.threads[i].conn);
+  endpoints_free();
   free(pool.ring);
   free(pool.expired);
   free(pool.left);
@@ -433,14 +344,9 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
     return -1;
   }
   pool.cfg = *s;
-  pool.ep = calloc(s->endpoints, sizeof pool.ep[0]);
-  if (pool.ep == NULL) {
+  if (endpoints_init(s->groups, s->endpoints, s->retry_max_ms) != 0) {
     snprintf(err, err_size, "pool: out of memory");
     return -1;
-  }
-  for (unsigned e = 0; e < s->endpoints; e++) {
-    pool.ep[e].group = s->groups[e];
-    atomic_store(&pool.ep[e].up, -1);
   }
   pool.ring = calloc(s->queue_max, sizeof pool.ring[0]);
   pool.expired = calloc(s->queue_max, sizeof pool.expired[0]);
@@ -452,35 +358,43 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
              s->queue_max);
     goto fail;
   }
-  if (pool_cond_init(&pool.work, false) != 0) {
+  for (unsigned i = 0; i < s->connections; i++) {
+    pool.threads[i].home = pool.threads[i].cur = i % s->endpoints;
+    pool.threads[i].conn =
+        db_conn_open(s->groups[pool.threads[i].home], err, err_size);
+    if (pool.threads[i].conn == NULL)
+      goto fail;
+  }
+  if (clock_cond_init(&pool.work) != 0) {
     snprintf(err, err_size, "pool: cannot make condition variables");
     goto fail;
   }
-  if (pool_cond_init(&pool.expiry, true) != 0) {
+  if (clock_cond_init(&pool.expiry) != 0) {
     pthread_cond_destroy(&pool.work);
     snprintf(err, err_size, "pool: cannot make condition variables");
     goto fail;
   }
-  if (pool_cond_init(&pool.rest, true) != 0) {
+  if (clock_cond_init(&pool.rest) != 0) {
     pthread_cond_destroy(&pool.work);
     pthread_cond_destroy(&pool.expiry);
     snprintf(err, err_size, "pool: cannot make condition variables");
     goto fail;
   }
-  /* The start-up probe of every endpoint, on this thread's own
-   * connection. */
+  /* The start-up probe of every endpoint, on a connection of its own. */
   for (unsigned e = 0; e < s->endpoints; e++) {
-    if (db_thread_group(s->groups[e], db_err, sizeof db_err) == 0)
-      pool_note_db(e, db_ping(db_err, sizeof db_err), db_err);
+    struct db_conn *c = db_conn_open(s->groups[e], db_err, sizeof db_err);
+
+    if (c != NULL)
+      endpoints_note(e, db_ping(c, db_err, sizeof db_err), db_err);
+    db_conn_close(c);
     /* The probe's failure must not keep the threads off the endpoint. */
-    atomic_store(&pool.ep[e].down_until_us, 0);
-    atomic_store(&pool.ep[e].backoff_ms, 0);
+    endpoints_forget_backoff(e);
   }
-  db_thread_close();
   pool.head = pool.len = 0;
   pool.stopping = false;
   for (; started < s->connections; started++) {
-    rc = pthread_create(&pool.threads[started], NULL, pool_thread_main, NULL);
+    rc = pthread_create(&pool.threads[started].id, NULL, pool_thread_main,
+                        &pool.threads[started]);
     if (rc != 0)
       break;
   }
@@ -494,7 +408,7 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
     pthread_cond_broadcast(&pool.rest);
     pthread_mutex_unlock(&pool.lock);
     for (unsigned i = 0; i < started; i++)
-      pthread_join(pool.threads[i], NULL);
+      pthread_join(pool.threads[i].id, NULL);
     pthread_cond_destroy(&pool.work);
     pthread_cond_destroy(&pool.expiry);
     pthread_cond_destroy(&pool.rest);
@@ -545,33 +459,12 @@ void pool_stop(void)
     pool_finish(pool.left[i], POOL_STOPPING);
   pthread_join(pool.expiry_thread, NULL);
   for (unsigned i = 0; i < pool.cfg.connections; i++)
-    pthread_join(pool.threads[i], NULL);
+    pthread_join(pool.threads[i].id, NULL);
   pthread_cond_destroy(&pool.work);
   pthread_cond_destroy(&pool.expiry);
   pthread_cond_destroy(&pool.rest);
   pool_free_buffers();
   pool.started = false;
-}
-
-int pool_db_up(void)
-{
-  int up = -1;
-
-  for (unsigned e = 0; pool.ep != NULL && e < pool.cfg.endpoints; e++) {
-    int u = atomic_load(&pool.ep[e].up);
-    if (u == 1)
-      return 1;
-    if (u == 0)
-      up = 0;
-  }
-  return up;
-}
-
-uint64_t pool_db_age_us(void)
-{
-  uint64_t seen = atomic_load(&pool.db_seen_us);
-
-  return seen == 0 ? UINT64_MAX : clock_since_us(seen);
 }
 
 void pool_get_stats(struct pool_stats *out)
@@ -624,29 +517,7 @@ void pool_metrics(struct metrics_text *t)
                   "Verify statements tried again on another endpoint after "
                   "failing.",
                   atomic_load(&pool.failovers));
-  metrics_family(t, "tenant_authd_db_endpoint_up", "gauge",
-                 "1 when the endpoint's last call worked, 0 when it failed, "
-                 "-1 before any.");
-  for (unsigned e = 0; e < pool.cfg.endpoints; e++)
-    metrics_add(t, "tenant_authd_db_endpoint_up{group=\"%s\"} %d\n",
-                pool.ep[e].group, atomic_load(&pool.ep[e].up));
-  metrics_family(t, "tenant_authd_db_endpoint_connections", "gauge",
-                 "Pool connections on the endpoint now.");
-  for (unsigned e = 0; e < pool.cfg.endpoints; e++)
-    metrics_add(t, "tenant_authd_db_endpoint_connections{group=\"%s\"} %u\n",
-                pool.ep[e].group, atomic_load(&pool.ep[e].connections));
-  metrics_family(t, "tenant_authd_db_endpoint_batches_total", "counter",
-                 "Verify statements per endpoint, by outcome.");
-  for (unsigned e = 0; e < pool.cfg.endpoints; e++)
-    metrics_add(t,
-                "tenant_authd_db_endpoint_batches_total{group=\"%s\","
-                "outcome=\"ok\"} %llu\n"
-                "tenant_authd_db_endpoint_batches_total{group=\"%s\","
-                "outcome=\"error\"} %llu\n",
-                pool.ep[e].group,
-                (unsigned long long)atomic_load(&pool.ep[e].batches_ok),
-                pool.ep[e].group,
-                (unsigned long long)atomic_load(&pool.ep[e].batches_failed));
+  endpoints_metrics(t);
   metrics_counter(t, "tenant_authd_db_retries_total",
                   "Database calls retried once after a lock error or a "
                   "dead connection.",

@@ -63,8 +63,9 @@ struct pool_settings {
   unsigned retry_max_ms;     /* longest an endpoint stays marked down */
 };
 
-/* Probes the database once on the calling thread (the outcome is logged),
- * then starts the pool threads and the expiry thread. 0 on success. */
+/* Probes each endpoint once (the outcome is logged, endpoints.h), opens
+ * each pool thread's connection, then starts the pool threads and the
+ * expiry thread. 0 on success. Whoever starts the pool stops it. */
 int pool_start(const struct pool_settings *s, char *err, size_t err_size);
 
 enum pool_submit_result {
@@ -80,14 +81,6 @@ enum pool_submit_result pool_submit(struct pool_item *item);
 /* Stops taking items, answers every queued one POOL_STOPPING, waits for
  * the batches running, joins the threads. Idempotent. */
 void pool_stop(void);
-
-/* 1 when some endpoint's last call answered, 0 when every endpoint's
- * last call failed, -1 before any. */
-int pool_db_up(void);
-
-/* Microseconds since the last database call answered or failed;
- * UINT64_MAX before any. */
-uint64_t pool_db_age_us(void);
 
 struct pool_stats {
   unsigned queued;    /* waiting now */

@@ -259,3 +259,14 @@ uint64_t usage_dropped(const struct usage_set *s)
 {
   return atomic_load_explicit(&s->dropped, memory_order_relaxed);
 }
+
+void usage_metrics(struct metrics_text *t, const struct usage_set *set)
+{
+  metrics_gauge(t, "tenant_authd_usage_pending",
+                "Tokens whose use waits to be written to last_used_at.",
+                (double)usage_pending(set));
+  metrics_counter(t, "tenant_authd_usage_dropped_total",
+                  "Token uses not recorded because --usage-max tokens "
+                  "were pending.",
+                  usage_dropped(set));
+}

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "token.h"
 
 /* The largest capacity usage_new accepts: about 320 MiB for both tables. */
@@ -63,5 +64,8 @@ size_t usage_chunk_next(size_t chunk, size_t sent, uint64_t took_ms,
  * without the lock, so a value may be a moment old. */
 size_t usage_pending(const struct usage_set *set);
 uint64_t usage_dropped(const struct usage_set *set);
+
+/* Appends set's series (pending, dropped) to t. */
+void usage_metrics(struct metrics_text *t, const struct usage_set *set);
 
 #endif

@@ -1,0 +1,190 @@
+/* guard.c: the middleware of protected routes (route.h), and the failure
+ * limiter every route asks through guard_blocked and guard_failed. Terms:
+ * a request is "authenticated" once its outcome (auth.h) is known: from
+ * the credentials alone (missing, malformed: no database call) or from the
+ * pool's verdict after a park. A token that verifies is "noted" in the
+ * usage set for the flusher. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "limiter.h"
+#include "log.h"
+#include "route.h"
+
+static struct {
+  struct limiter *limiter; /* NULL: --auth-fail-limit 0 */
+  struct usage_set *usage; /* NULL: --usage-interval 0 */
+  atomic_uint_fast64_t auth[AUTH_OUTCOMES];
+  atomic_uint_fast64_t invalid[DB_STATES]; /* why tokens were invalid */
+} guard;
+
+int guard_start(const struct cfg *cfg, struct usage_set *usage, char *err,
+                size_t err_size)
+{
+  guard.usage = usage;
+  if (cfg->auth_fail_limit == 0)
+    return 0;
+  guard.limiter = limiter_new(cfg->auth_fail_limit, cfg->auth_fail_window,
+                              cfg->auth_fail_table, err, err_size);
+  return guard.limiter != NULL ? 0 : -1;
+}
+
+void guard_stop(void)
+{
+  limiter_free(guard.limiter);
+  guard.limiter = NULL;
+}
+
+bool guard_blocked(struct MHD_Connection *conn, struct http_request *req,
+                   unsigned *retry_after_s)
+{
+  if (guard.limiter == NULL)
+    return false;
+  http_client(conn, req);
+  return limiter_blocked(guard.limiter, &req->limit_key,
+                         limiter_now_ms(guard.limiter), retry_after_s);
+}
+
+void guard_failed(struct MHD_Connection *conn, struct http_request *req)
+{
+  if (guard.limiter == NULL)
+    return;
+  http_client(conn, req);
+  limiter_fail(guard.limiter, &req->limit_key, limiter_now_ms(guard.limiter));
+}
+
+enum MHD_Result guard_too_many(struct MHD_Connection *conn,
+                               struct http_request *req, unsigned retry_after_s)
+{
+  char retry[16];
+  const struct http_header h[] = {{MHD_HTTP_HEADER_RETRY_AFTER, retry}};
+
+  snprintf(retry, sizeof retry, "%u", retry_after_s);
+  return http_reply(conn, req, MHD_HTTP_TOO_MANY_REQUESTS, HTTP_JSON,
+                    "{\"error\":\"too_many_requests\",\"error_description\":"
+                    "\"too many failed authentications from this address; "
+                    "retry later\"}",
+                    h, 1);
+}
+
+/* Records that a token verified, for the flusher to write later: its hash
+ * goes into the usage set, or is counted as dropped when the set is full. A
+ * hashing failure loses one usage record, never the request. */
+static void guard_note_use(const char *token)
+{
+  uint8_t hash[TOKEN_HASH_LEN];
+
+  if (guard.usage == NULL)
+    return;
+  if (token_sha256(token, TOKEN_LEN, hash) == 0)
+    (void)usage_add(guard.usage, hash);
+}
+
+/* The answer to a failed authentication (auth.h). */
+static enum MHD_Result guard_deny(struct MHD_Connection *conn,
+                                  struct http_request *req,
+                                  enum auth_outcome outcome)
+{
+  const struct auth_denial *d = auth_denial(outcome);
+  struct http_header h[1];
+  char challenge[128 + AUTH_ABILITY_MAX];
+  size_t n = 0;
+
+  if (outcome == AUTH_FORBIDDEN) {
+    auth_forbidden_challenge(challenge, sizeof challenge, req->item.ability);
+    h[n++] = (struct http_header){MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge};
+  } else if (d->challenge != NULL)
+    h[n++] =
+        (struct http_header){MHD_HTTP_HEADER_WWW_AUTHENTICATE, d->challenge};
+  else if (d->retry_after)
+    h[n++] =
+        (struct http_header){MHD_HTTP_HEADER_RETRY_AFTER, http_retry_after()};
+  return http_reply(conn, req, d->status, HTTP_JSON, d->body, h, n);
+}
+
+/* Ends authentication with outcome: counts it, tells the limiter about a
+ * failure, then answers through the route or denies. */
+static enum MHD_Result guard_authenticated(struct MHD_Connection *conn,
+                                           struct http_request *req,
+                                           enum auth_outcome outcome,
+                                           http_handler answer)
+{
+  atomic_fetch_add(&guard.auth[outcome], 1);
+  if (outcome == AUTH_OK)
+    return answer(conn, req);
+  req->tenant_id[0] = '\0';
+  if (auth_is_failure(outcome))
+    guard_failed(conn, req);
+  return guard_deny(conn, req, outcome);
+}
+
+enum MHD_Result guard_start_request(struct MHD_Connection *conn,
+                                    struct http_request *req,
+                                    http_handler answer)
+{
+  const struct http_scan *scan;
+  enum auth_outcome outcome;
+  unsigned retry_after_s;
+  const char *cred;
+  size_t cred_len;
+
+  /* A blocked address is answered before its credentials are even parsed:
+   * a flood of guesses costs neither parsing nor a database call. */
+  if (guard_blocked(conn, req, &retry_after_s)) {
+    atomic_fetch_add(&guard.auth[AUTH_RATE_LIMITED], 1);
+    return guard_too_many(conn, req, retry_after_s);
+  }
+  scan = http_headers(conn, req);
+  outcome = auth_check(scan->auth, scan->auth_len, scan->auth_count, &cred,
+                       &cred_len);
+  /* The credential's first bytes, for the access log. */
+  log_escape(req->hint, sizeof req->hint, cred,
+             cred_len < TOKEN_HINT_LEN ? cred_len : TOKEN_HINT_LEN);
+  if (outcome != AUTH_PENDING)
+    return guard_authenticated(conn, req, outcome, answer);
+  req->item.kind = POOL_VERIFY;
+  memcpy(req->item.token, cred, TOKEN_LEN);
+  return http_park(conn, req);
+}
+
+enum MHD_Result guard_resume(struct MHD_Connection *conn,
+                             struct http_request *req, http_handler answer)
+{
+  enum auth_outcome outcome = auth_from_verdict(req->item.verdict);
+
+  /* Why a token was invalid costs nothing more to learn: the same call
+   * said it. Clients see invalid_token for all of them. */
+  if (req->item.verdict == POOL_INVALID && req->item.state < DB_STATES)
+    atomic_fetch_add(&guard.invalid[req->item.state], 1);
+  if (outcome == AUTH_OK) {
+    memcpy(req->tenant_id, req->item.tenant_id, sizeof req->tenant_id);
+    guard_note_use(req->item.token);
+  }
+  return guard_authenticated(conn, req, outcome, answer);
+}
+
+void guard_metrics(struct metrics_text *t)
+{
+  static const char *const why[DB_STATES] = {
+      "", "", "unknown", "revoked", "expired", "suspended", "malformed"};
+
+  metrics_family(t, "tenant_authd_auth_total", "counter",
+                 "Authentication outcomes on protected routes.");
+  for (size_t o = 0; o < AUTH_OUTCOMES; o++)
+    metrics_add(t, "tenant_authd_auth_total{outcome=\"%s\"} %llu\n",
+                auth_outcome_names[o],
+                (unsigned long long)atomic_load(&guard.auth[o]));
+  metrics_family(t, "tenant_authd_invalid_tokens_total", "counter",
+                 "Well-formed tokens the database refused (outcome "
+                 "invalid), by why.");
+  for (int w = DB_UNKNOWN; w < DB_STATES; w++)
+    metrics_add(t, "tenant_authd_invalid_tokens_total{reason=\"%s\"} %llu\n",
+                why[w], (unsigned long long)atomic_load(&guard.invalid[w]));
+}
+
+void guard_metrics_limiter(struct metrics_text *t)
+{
+  limiter_metrics(t, guard.limiter);
+}

@@ -1,0 +1,172 @@
+/* routes.c: the route table (route.h), as libmicrohttpd's examples keep
+ * theirs: one row per path, ending in the 404 entry, each with its start
+ * and, when it waits on the pool, resume handler; and the handlers of the
+ * routes that need no module of their own. Protected routes (/auth,
+ * /api/v1/auth-test) go through guard.c and answer once authenticated;
+ * POST /revoke is revoke.c's. */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "conns.h"
+#include "db.h"
+#include "endpoints.h"
+#include "flusher.h"
+#include "route.h"
+
+/* /readyz answers from the last database call when it is this recent. */
+#define ROUTES_READY_FRESH_US 1000000
+
+static struct usage_set *routes_usage; /* NULL: --usage-interval 0 */
+
+void routes_init(struct usage_set *usage)
+{
+  routes_usage = usage;
+}
+
+static enum MHD_Result routes_auth_test_answer(struct MHD_Connection *conn,
+                                               struct http_request *req)
+{
+  char body[32 + TOKEN_UUID_LEN];
+
+  snprintf(body, sizeof body, "{\"tenant_id\":\"%s\"}", req->tenant_id);
+  return http_reply(conn, req, MHD_HTTP_OK, HTTP_JSON, body, NULL, 0);
+}
+
+static enum MHD_Result routes_auth_test(struct MHD_Connection *conn,
+                                        struct http_request *req)
+{
+  return guard_start_request(conn, req, routes_auth_test_answer);
+}
+
+static enum MHD_Result routes_auth_test_resumed(struct MHD_Connection *conn,
+                                                struct http_request *req)
+{
+  return guard_resume(conn, req, routes_auth_test_answer);
+}
+
+/* For nginx auth_request and Envoy ext_authz: 204 plus the tenant id. */
+static enum MHD_Result routes_auth_answer(struct MHD_Connection *conn,
+                                          struct http_request *req)
+{
+  const struct http_header h[] = {{"X-Tenant-Id", req->tenant_id}};
+
+  return http_reply(conn, req, MHD_HTTP_NO_CONTENT, NULL, NULL, h, 1);
+}
+
+/* /auth: the ability the proxy asks for (?ability=metrics:write), checked
+ * before the credentials; none means any valid token will do. */
+static enum MHD_Result routes_auth(struct MHD_Connection *conn,
+                                   struct http_request *req)
+{
+  const char *ability = NULL;
+  size_t len = 0;
+
+  if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "ability",
+                                    sizeof "ability" - 1, &ability,
+                                    &len) == MHD_YES &&
+      ability != NULL) {
+    if (!auth_ability_valid(ability, len))
+      return http_invalid_request(
+          conn, req,
+          "ability must be a name like metrics:write: segments of a-z, "
+          "0-9, _ and - (starting with a-z) joined by :, up to 64 bytes");
+    memcpy(req->item.ability, ability, len);
+    req->item.ability[len] = '\0';
+  }
+  return guard_start_request(conn, req, routes_auth_answer);
+}
+
+static enum MHD_Result routes_auth_resumed(struct MHD_Connection *conn,
+                                           struct http_request *req)
+{
+  return guard_resume(conn, req, routes_auth_answer);
+}
+
+static enum MHD_Result routes_healthz(struct MHD_Connection *conn,
+                                      struct http_request *req)
+{
+  return http_reply(conn, req, MHD_HTTP_OK, HTTP_JSON, "{\"status\":\"ok\"}",
+                    NULL, 0);
+}
+
+static enum MHD_Result routes_ready_answer(struct MHD_Connection *conn,
+                                           struct http_request *req, bool ready)
+{
+  if (ready)
+    return http_reply(conn, req, MHD_HTTP_OK, HTTP_JSON,
+                      "{\"status\":\"ready\"}", NULL, 0);
+  return http_unavailable(conn, req, "{\"status\":\"unavailable\"}");
+}
+
+/* Ready when the database answered its last call. A call less than
+ * ROUTES_READY_FRESH_US old answers at once (under load every batch is
+ * one), so probes cost the database at most a ping per that time each when
+ * idle; otherwise the pool pings. */
+static enum MHD_Result routes_readyz(struct MHD_Connection *conn,
+                                     struct http_request *req)
+{
+  if (endpoints_age_us() < ROUTES_READY_FRESH_US)
+    return routes_ready_answer(conn, req, endpoints_up() == 1);
+  req->item.kind = POOL_PING;
+  return http_park(conn, req);
+}
+
+static enum MHD_Result routes_readyz_resumed(struct MHD_Connection *conn,
+                                             struct http_request *req)
+{
+  return routes_ready_answer(conn, req, req->item.verdict == POOL_VALID);
+}
+
+/* Each module writes its own families, in this order. */
+static enum MHD_Result routes_metrics(struct MHD_Connection *conn,
+                                      struct http_request *req)
+{
+  struct metrics_text t = {0};
+  enum MHD_Result ret;
+
+  http_metrics_requests(&t);
+  guard_metrics(&t);
+  revoke_metrics(&t);
+  pool_metrics(&t);
+  db_metrics(&t);
+  endpoints_metrics_up(&t);
+  http_metrics_in_flight(&t);
+  guard_metrics_limiter(&t);
+  if (routes_usage != NULL) {
+    usage_metrics(&t, routes_usage);
+    flusher_metrics(&t);
+  }
+  conns_metrics(&t);
+  if (t.failed || t.data == NULL) {
+    metrics_text_free(&t);
+    return MHD_NO;
+  }
+  ret = http_reply(conn, req, MHD_HTTP_OK,
+                   "text/plain; version=0.0.4; charset=utf-8", t.data, NULL, 0);
+  metrics_text_free(&t);
+  return ret;
+}
+
+static enum MHD_Result routes_not_found(struct MHD_Connection *conn,
+                                        struct http_request *req)
+{
+  return http_reply(conn, req, MHD_HTTP_NOT_FOUND, HTTP_JSON,
+                    "{\"error\":\"not_found\",\"error_description\":"
+                    "\"no such route\"}",
+                    NULL, 0);
+}
+
+const struct http_route http_routes[] = {
+    {"/api/v1/auth-test", "/api/v1/auth-test", false, routes_auth_test,
+     routes_auth_test_resumed},
+    {"/auth", "/auth", false, routes_auth, routes_auth_resumed},
+    {"/healthz", "/healthz", false, routes_healthz, NULL},
+    {"/readyz", "/readyz", false, routes_readyz, routes_readyz_resumed},
+    {"/metrics", "/metrics", false, routes_metrics, NULL},
+    {"/revoke", "/revoke", true, revoke_start, revoke_resume},
+    {NULL, "other", false, routes_not_found, NULL},
+};
+
+_Static_assert(sizeof http_routes / sizeof http_routes[0] <= HTTP_ROUTES_MAX,
+               "http_routes has more rows than HTTP_ROUTES_MAX");

@@ -1,0 +1,366 @@
+/* test_pool.c: the verification queue, the batcher and the expiry thread
+ * (server/pool.c, with endpoints.c) against a stub database: this file
+ * defines the db.h calls pool.c makes, so the linker takes them from here
+ * instead of db.c, and no MariaDB or libmicrohttpd runs. The stub can be
+ * "held": a verify call then waits until the test releases it, which is how
+ * items are made to wait in the queue. Every wait here is for a state (an
+ * item answered, a call begun), never for a time; a hang is CTest's
+ * timeout. Covered: one item answered; a batch formed while the connection
+ * is busy, equal questions sent once; shedding when queue_max wait;
+ * deadlines answered POOL_TIMEOUT by the expiry thread while the database
+ * hangs; a failed statement; stop with items parked (POOL_STOPPING for the
+ * queued, the running batch still answered, POOL_CLOSED after). */
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "db.h"
+#include "endpoints.h"
+#include "pool.h"
+#include "test.h"
+
+/* The stub database. */
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t changed; /* any field below changed */
+  bool held;              /* verify calls wait while true */
+  bool fail;              /* verify calls answer DB_ERROR */
+  unsigned calls;         /* verify calls begun */
+  size_t last_n;          /* checks in the last verify call */
+  unsigned answered;      /* items answered (done calls) */
+} db = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+
+struct db_conn {
+  const char *group;
+};
+
+struct db_conn *db_conn_open(const char *group, char *err, size_t err_size)
+{
+  struct db_conn *c = calloc(1, sizeof *c);
+
+  if (c == NULL)
+    snprintf(err, err_size, "out of memory");
+  else
+    c->group = group;
+  return c;
+}
+
+void db_conn_close(struct db_conn *c)
+{
+  free(c);
+}
+
+enum db_result db_ping(struct db_conn *c, char *err, size_t err_size)
+{
+  (void)c;
+  (void)err;
+  (void)err_size;
+  return DB_OK;
+}
+
+/* Every token starting with 'r' is revoked; the others are granted, with
+ * a tenant id made of the token's first byte. */
+enum db_result db_verify_batch(struct db_conn *c, const struct db_check *checks,
+                               size_t n, struct db_verdict *out, char *err,
+                               size_t err_size)
+{
+  bool fail;
+
+  (void)c;
+  pthread_mutex_lock(&db.lock);
+  db.calls++;
+  db.last_n = n;
+  pthread_cond_broadcast(&db.changed);
+  while (db.held)
+    pthread_cond_wait(&db.changed, &db.lock);
+  fail = db.fail;
+  pthread_mutex_unlock(&db.lock);
+  if (fail) {
+    snprintf(err, err_size, "stub: failing");
+    return DB_ERROR;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (checks[i].token[0] == 'r') {
+      out[i].state = DB_REVOKED;
+      out[i].tenant_id[0] = '\0';
+    } else {
+      out[i].state = DB_GRANTED;
+      memset(out[i].tenant_id, checks[i].token[0], TOKEN_UUID_LEN);
+      out[i].tenant_id[TOKEN_UUID_LEN] = '\0';
+    }
+  }
+  return DB_OK;
+}
+
+enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
+                                size_t err_size)
+{
+  (void)c;
+  (void)token;
+  (void)err;
+  (void)err_size;
+  return DB_OK;
+}
+
+uint64_t db_backoff_left_us(const struct db_conn *c)
+{
+  (void)c;
+  return 0;
+}
+
+bool db_take_warning(char *out, size_t out_size)
+{
+  (void)out;
+  (void)out_size;
+  return false;
+}
+
+uint64_t db_retries(void)
+{
+  return 0;
+}
+
+/* The test's side. */
+struct test_item {
+  struct pool_item item;
+  bool done; /* under db.lock */
+};
+
+static void test_done(struct pool_item *item)
+{
+  struct test_item *t = (struct test_item *)item;
+
+  pthread_mutex_lock(&db.lock);
+  t->done = true;
+  db.answered++;
+  pthread_cond_broadcast(&db.changed);
+  pthread_mutex_unlock(&db.lock);
+}
+
+static void test_item_init(struct test_item *t, char c)
+{
+  memset(t, 0, sizeof *t);
+  t->item.kind = POOL_VERIFY;
+  memset(t->item.token, c, TOKEN_LEN);
+  t->item.done = test_done;
+}
+
+static void wait_done(struct test_item *t)
+{
+  pthread_mutex_lock(&db.lock);
+  while (!t->done)
+    pthread_cond_wait(&db.changed, &db.lock);
+  pthread_mutex_unlock(&db.lock);
+}
+
+/* Submits t ('c' tokens) and waits until the held connection runs it. An
+ * item the expiry thread answered before the connection took it (a slow
+ * machine) is submitted again. */
+static void run_held(struct test_item *t, char c)
+{
+  for (;;) {
+    test_item_init(t, c);
+    REQUIRE(pool_submit(&t->item) == POOL_QUEUED);
+    pthread_mutex_lock(&db.lock);
+    while (db.calls == 0 && !t->done)
+      pthread_cond_wait(&db.changed, &db.lock);
+    pthread_mutex_unlock(&db.lock);
+    if (!t->done)
+      return;
+  }
+}
+
+static void hold(bool held)
+{
+  pthread_mutex_lock(&db.lock);
+  db.held = held;
+  pthread_cond_broadcast(&db.changed);
+  pthread_mutex_unlock(&db.lock);
+}
+
+static void reset(void)
+{
+  pthread_mutex_lock(&db.lock);
+  db.held = db.fail = false;
+  db.calls = db.answered = 0;
+  db.last_n = 0;
+  pthread_mutex_unlock(&db.lock);
+}
+
+static const char *const test_groups[] = {"stub"};
+
+/* One connection, so that a held call keeps every other item queued. */
+static void start(unsigned queue_max, unsigned timeout_ms)
+{
+  const struct pool_settings s = {
+      .connections = 1,
+      .batch_max = 8,
+      .queue_max = queue_max,
+      .queue_timeout_ms = timeout_ms,
+      .groups = test_groups,
+      .endpoints = 1,
+      .retry_max_ms = 1000,
+  };
+  char err[256];
+
+  reset();
+  REQUIRE(pool_start(&s, err, sizeof err) == 0);
+}
+
+static void test_one(void)
+{
+  struct test_item a, r;
+
+  start(4, 60000);
+  test_item_init(&a, 'a');
+  CHECK(pool_submit(&a.item) == POOL_QUEUED);
+  wait_done(&a);
+  CHECK(a.item.verdict == POOL_VALID);
+  CHECK(a.item.state == DB_GRANTED);
+  CHECK(a.item.tenant_id[0] == 'a' && strlen(a.item.tenant_id) == 36);
+  test_item_init(&r, 'r');
+  CHECK(pool_submit(&r.item) == POOL_QUEUED);
+  wait_done(&r);
+  CHECK(r.item.verdict == POOL_INVALID);
+  CHECK(r.item.state == DB_REVOKED);
+  CHECK(endpoints_up() == 1);
+  pool_stop();
+}
+
+/* While the one connection is held, items queue; released, it takes them
+ * all in one statement, with equal tokens asked once. Past queue_max a
+ * submit is shed. */
+static void test_batch_and_shed(void)
+{
+  struct test_item first, q[4], extra;
+  struct pool_stats st0, st;
+
+  start(4, 60000);
+  hold(true);
+  pool_get_stats(&st0);
+  run_held(&first, 'f'); /* the queue is empty again */
+  test_item_init(&q[0], 'b');
+  test_item_init(&q[1], 'c');
+  test_item_init(&q[2], 'b'); /* the same question as q[0] */
+  test_item_init(&q[3], 'd');
+  for (int i = 0; i < 4; i++)
+    CHECK(pool_submit(&q[i].item) == POOL_QUEUED);
+  test_item_init(&extra, 'e');
+  CHECK(pool_submit(&extra.item) == POOL_FULL);
+  pool_get_stats(&st);
+  CHECK(st.queued == 4);
+  CHECK(st.shed == st0.shed + 1);
+  CHECK(st.busy == 1);
+  hold(false);
+  for (int i = 0; i < 4; i++) {
+    wait_done(&q[i]);
+    CHECK(q[i].item.verdict == POOL_VALID);
+  }
+  wait_done(&first);
+  CHECK(first.item.verdict == POOL_VALID);
+  CHECK(q[2].item.tenant_id[0] == 'b');
+  pthread_mutex_lock(&db.lock);
+  CHECKF(db.calls == 2, "calls %u, expected 2", db.calls);
+  CHECKF(db.last_n == 3, "last batch asked %zu tokens, expected 3", db.last_n);
+  pthread_mutex_unlock(&db.lock);
+  pool_get_stats(&st);
+  CHECK(st.batches_ok == st0.batches_ok + 2);
+  CHECK(st.batches_failed == st0.batches_failed);
+  pool_stop();
+}
+
+/* A database that hangs: the queued item is answered POOL_TIMEOUT by the
+ * expiry thread all the same, the held one when its call returns. */
+static void test_deadline(void)
+{
+  struct test_item held, waiting;
+  struct pool_stats st0, st;
+
+  start(4, 200);
+  hold(true);
+  pool_get_stats(&st0);
+  run_held(&held, 'h');
+  test_item_init(&waiting, 'w');
+  CHECK(pool_submit(&waiting.item) == POOL_QUEUED);
+  wait_done(&waiting); /* while the database still hangs */
+  CHECK(waiting.item.verdict == POOL_TIMEOUT);
+  pool_get_stats(&st);
+  CHECK(st.timed_out >= st0.timed_out + 1);
+  CHECK(st.queued == 0);
+  hold(false);
+  wait_done(&held);
+  CHECK(held.item.verdict == POOL_VALID);
+  pool_stop();
+}
+
+/* A failed statement answers POOL_DB_ERROR and marks the endpoint down. */
+static void test_failure(void)
+{
+  struct test_item a;
+  struct pool_stats st0, st;
+
+  start(4, 60000);
+  pool_get_stats(&st0);
+  pthread_mutex_lock(&db.lock);
+  db.fail = true;
+  pthread_mutex_unlock(&db.lock);
+  test_item_init(&a, 'a');
+  CHECK(pool_submit(&a.item) == POOL_QUEUED);
+  wait_done(&a);
+  CHECK(a.item.verdict == POOL_DB_ERROR);
+  CHECK(endpoints_up() == 0);
+  pool_get_stats(&st);
+  CHECK(st.batches_failed == st0.batches_failed + 1);
+  pool_stop();
+}
+
+static void *stopper(void *arg)
+{
+  (void)arg;
+  pool_stop();
+  return NULL;
+}
+
+/* Stop with items parked: the queued ones are answered POOL_STOPPING at
+ * once, before the running statement ends; that one is still answered by
+ * its result; a submit during the stop is refused. */
+static void test_stop_parked(void)
+{
+  struct test_item running, q[3], late;
+  pthread_t th;
+
+  start(4, 60000);
+  hold(true);
+  run_held(&running, 'x');
+  for (int i = 0; i < 3; i++) {
+    test_item_init(&q[i], (char)('k' + i));
+    CHECK(pool_submit(&q[i].item) == POOL_QUEUED);
+  }
+  REQUIRE(pthread_create(&th, NULL, stopper, NULL) == 0);
+  for (int i = 0; i < 3; i++) {
+    wait_done(&q[i]);
+    CHECK(q[i].item.verdict == POOL_STOPPING);
+  }
+  test_item_init(&late, 'l');
+  CHECK(pool_submit(&late.item) == POOL_CLOSED);
+  pthread_mutex_lock(&db.lock);
+  CHECK(!running.done);
+  pthread_mutex_unlock(&db.lock);
+  hold(false);
+  pthread_join(th, NULL);
+  CHECK(running.done);
+  CHECK(running.item.verdict == POOL_VALID);
+  pthread_mutex_lock(&db.lock);
+  CHECKF(db.answered == 4, "answered %u, expected 4", db.answered);
+  pthread_mutex_unlock(&db.lock);
+}
+
+int main(void)
+{
+  test_one();
+  test_batch_and_shed();
+  test_deadline();
+  test_failure();
+  test_stop_parked();
+  return test_finish("pool");
+}
