@@ -7,6 +7,10 @@
  * "errors" counts failed executions plus results that break --expect
  * (nonnull: one row whose every column is non-NULL wanted; null: NULL or
  * no row wanted).
+ * With --hashes K the query is a CALL that takes one parameter, the SHA-256
+ * hashes of K tokens packed end to end (verify_tenant_token_hashes): a
+ * "batch" is K tokens, hashed once at start-up by token.c, and --expect
+ * nonnull wants K rows whose state (the second column) is "valid".
  * Latency is one execute+fetch round trip, in 1-microsecond buckets up to
  * LAT_MAX_US; slower queries count as LAT_MAX_US. */
 #include <errno.h>
@@ -23,11 +27,14 @@
 #include <errmsg.h>
 #include <mysql.h>
 
+#include "token.h"
+
 #define LAT_MAX_US 100000 /* 100 ms */
 #define RESULT_MAX 256
 #define MAX_THREADS 256
 #define TOKEN_MAX 255
 #define PARAMS_MAX 64
+#define HASHES_MAX 256 /* verify_tenant_token_hashes' maximum per call */
 
 enum expect { EXPECT_ANY, EXPECT_NONNULL, EXPECT_NULL };
 enum phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_STOP };
@@ -40,6 +47,7 @@ struct options {
   const char *query;
   const char *tokens_path;
   int threads;
+  unsigned hashes; /* 0, or tokens per CALL as packed hashes */
   double duration;
   double warmup;
   enum expect expect;
@@ -49,6 +57,7 @@ struct tokens {
   char *buf;       /* the whole file */
   char **tok;      /* start of each token */
   size_t *len;     /* its length */
+  unsigned char (*hash)[TOKEN_HASH_LEN]; /* with --hashes: each one's SHA-256 */
   size_t count;
 };
 
@@ -82,8 +91,9 @@ static void usage(void)
   fprintf(stderr,
           "usage: dbload --socket PATH --user U [--password P] --db DB\n"
           "  --query SQL --tokens FILE [--threads N] [--duration S]\n"
-          "  [--warmup S] [--expect any|nonnull|null]\n"
+          "  [--warmup S] [--expect any|nonnull|null] [--hashes K]\n"
           "The query takes one string parameter, a token from FILE.\n"
+          "--hashes K: it takes one, the SHA-256 of K tokens packed (1-256).\n"
           "The password may also come from the env var DBLOAD_PASSWORD.\n");
 }
 
@@ -147,6 +157,24 @@ static int tokens_load(const char *path, struct tokens *t)
 }
 
 
+/* Hashes every token once, for --hashes; 0 on success, -1 with a message
+ * printed. */
+static int tokens_hash(struct tokens *t)
+{
+  t->hash = calloc(t->count, sizeof *t->hash);
+  if (t->hash == NULL) {
+    fprintf(stderr, "dbload: out of memory hashing the tokens\n");
+    return -1;
+  }
+  for (size_t i = 0; i < t->count; i++)
+    if (token_sha256(t->tok[i], t->len[i], t->hash[i]) != 0) {
+      fprintf(stderr, "dbload: SHA-256 failed\n");
+      return -1;
+    }
+  return 0;
+}
+
+
 /* xorshift64: a cheap per-thread sequence to spread tokens. */
 static uint64_t next_rand(uint64_t *s)
 {
@@ -192,6 +220,10 @@ static int worker_open(struct worker *w, MYSQL **conn, MYSQL_STMT **stmt)
             PARAMS_MAX);
     return -1;
   }
+  if (o->hashes > 0 && mysql_stmt_param_count(*stmt) != 1) {
+    fprintf(stderr, "dbload: with --hashes the query takes one parameter\n");
+    return -1;
+  }
   return 0;
 }
 
@@ -222,6 +254,35 @@ static int run_one(MYSQL_STMT *stmt, const MYSQL_BIND *res, unsigned cols,
 }
 
 
+/* Runs one CALL (parameter already bound): binds and fetches its result
+ * set, then reads the CALL's own status result; returns -1 on an error,
+ * else the number of rows whose second column (state) is "valid", with
+ * *rows set to the row count. */
+static int run_call(MYSQL_STMT *stmt, MYSQL_BIND *res, int *rows)
+{
+  int rc, valid = 0;
+
+  *rows = 0;
+  if (mysql_stmt_execute(stmt) != 0)
+    return -1;
+  if (mysql_stmt_field_count(stmt) < 2 ||
+      mysql_stmt_field_count(stmt) > PARAMS_MAX ||
+      mysql_stmt_bind_result(stmt, res) != 0)
+    return -1;
+  while ((rc = mysql_stmt_fetch(stmt)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
+    (*rows)++;
+    if (!*res[1].is_null && *res[1].length == 5 &&
+        memcmp(res[1].buffer, "valid", 5) == 0)
+      valid++;
+  }
+  if (rc != MYSQL_NO_DATA)
+    return -1;
+  while ((rc = mysql_stmt_next_result(stmt)) == 0)
+    ;
+  return rc == -1 ? valid : -1;
+}
+
+
 static void *worker_main(void *arg)
 {
   struct worker *w = arg;
@@ -233,6 +294,7 @@ static void *worker_main(void *arg)
   static char token[MAX_THREADS][PARAMS_MAX][TOKEN_MAX];
   static unsigned long res_len[MAX_THREADS][PARAMS_MAX];
   static unsigned long param_len[MAX_THREADS][PARAMS_MAX];
+  static unsigned char packed[MAX_THREADS][HASHES_MAX * TOKEN_HASH_LEN];
   static my_bool res_null[MAX_THREADS][PARAMS_MAX];
   MYSQL_BIND *p = param[w->index], *r = res[w->index];
   uint64_t seed = 0x9E3779B97F4A7C15ULL * (uint64_t)(w->index + 1);
@@ -256,7 +318,7 @@ static void *worker_main(void *arg)
   cols = (unsigned)mysql_stmt_field_count(stmt);
   if (cols > PARAMS_MAX)
     cols = PARAMS_MAX;
-  w->per_query = nparams;
+  w->per_query = o->hashes > 0 ? o->hashes : nparams;
   memset(p, 0, nparams * sizeof p[0]);
   memset(r, 0, PARAMS_MAX * sizeof r[0]);
   for (unsigned i = 0; i < nparams; i++) {
@@ -264,6 +326,15 @@ static void *worker_main(void *arg)
     p[i].buffer = token[w->index][i];
     p[i].buffer_length = TOKEN_MAX;
     p[i].length = &param_len[w->index][i];
+  }
+  if (o->hashes > 0) {
+    /* One parameter: the packed hashes. A CALL's result columns are known
+     * after each execute only: every column is bound there (run_call). */
+    p[0].buffer_type = MYSQL_TYPE_BLOB;
+    p[0].buffer = packed[w->index];
+    p[0].buffer_length = sizeof packed[w->index];
+    param_len[w->index][0] = (unsigned long)o->hashes * TOKEN_HASH_LEN;
+    cols = PARAMS_MAX;
   }
   for (unsigned c = 0; c < cols; c++) {
     r[c].buffer_type = MYSQL_TYPE_STRING;
@@ -275,7 +346,7 @@ static void *worker_main(void *arg)
   /* The binds keep pointers to the tokens, lengths and results: bound
    * once. */
   if (mysql_stmt_bind_param(stmt, p) != 0 ||
-      (cols > 0 && mysql_stmt_bind_result(stmt, r) != 0)) {
+      (cols > 0 && o->hashes == 0 && mysql_stmt_bind_result(stmt, r) != 0)) {
     fprintf(stderr, "dbload: bind: %s\n", mysql_stmt_error(stmt));
     w->errors++;
     goto out;
@@ -289,13 +360,24 @@ static void *worker_main(void *arg)
 
     if (ph == PHASE_STOP)
       break;
-    for (unsigned i = 0; i < nparams; i++) {
-      size_t k = (size_t)(next_rand(&seed) % w->tokens->count);
-      memcpy(token[w->index][i], w->tokens->tok[k], w->tokens->len[k]);
-      param_len[w->index][i] = w->tokens->len[k];
+    if (o->hashes > 0) {
+      for (unsigned i = 0; i < o->hashes; i++) {
+        size_t k = (size_t)(next_rand(&seed) % w->tokens->count);
+        memcpy(packed[w->index] + (size_t)i * TOKEN_HASH_LEN,
+               w->tokens->hash[k], TOKEN_HASH_LEN);
+      }
+    } else {
+      for (unsigned i = 0; i < nparams; i++) {
+        size_t k = (size_t)(next_rand(&seed) % w->tokens->count);
+        memcpy(token[w->index][i], w->tokens->tok[k], w->tokens->len[k]);
+        param_len[w->index][i] = w->tokens->len[k];
+      }
     }
     t0 = now_s();
-    nonnull = run_one(stmt, r, cols, &rows);
+    if (o->hashes > 0)
+      nonnull = run_call(stmt, r, &rows);
+    else
+      nonnull = run_one(stmt, r, cols, &rows);
     t1 = now_s();
     bad = nonnull < 0;
     if (bad) {
@@ -306,6 +388,8 @@ static void *worker_main(void *arg)
       if (err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST)
         break;
       mysql_stmt_free_result(stmt);
+    } else if (o->hashes > 0 && o->expect == EXPECT_NONNULL) {
+      bad = nonnull != (int)o->hashes || rows != (int)o->hashes;
     } else if (o->expect == EXPECT_NONNULL) {
       bad = nonnull != (int)cols || rows != 1;
     } else if (o->expect == EXPECT_NULL) {
@@ -387,6 +471,13 @@ static int parse_args(int argc, char **argv, struct options *o)
       o->duration = atof(v);
     else if (strcmp(a, "--warmup") == 0)
       o->warmup = atof(v);
+    else if (strcmp(a, "--hashes") == 0) {
+      o->hashes = (unsigned)atoi(v);
+      if (o->hashes < 1 || o->hashes > HASHES_MAX) {
+        fprintf(stderr, "dbload: --hashes must be 1 to %d\n", HASHES_MAX);
+        return -1;
+      }
+    }
     else if (strcmp(a, "--expect") == 0) {
       if (strcmp(v, "any") == 0)
         o->expect = EXPECT_ANY;
@@ -448,6 +539,8 @@ int main(int argc, char **argv)
   }
   memset(&tokens, 0, sizeof tokens);
   if (tokens_load(opt.tokens_path, &tokens) != 0)
+    return 1;
+  if (opt.hashes > 0 && tokens_hash(&tokens) != 0)
     return 1;
   if (mysql_library_init(0, NULL, NULL) != 0) {
     fprintf(stderr, "dbload: mysql_library_init failed\n");
@@ -523,6 +616,7 @@ int main(int argc, char **argv)
   free(w);
   free(tokens.tok);
   free(tokens.len);
+  free(tokens.hash);
   free(tokens.buf);
   return 0;
 }

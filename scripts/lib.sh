@@ -14,8 +14,9 @@ TA_PACKAGES=(build-essential cmake pkg-config libssl-dev libmariadb-dev
 # Galera cluster (tests/galera: the provider, mariabackup SST over socat).
 TA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind wrk iproute2 procps
                   galera-4 mariadb-backup socat)
-# The Debian packages and the gateways in front of tenant-authd.
-TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian nginx-light caddy)
+# The Debian packages (systemd-analyze rates the unit) and the gateways in
+# front of tenant-authd.
+TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian systemd nginx-light caddy)
 
 ta_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 ta_die() { ta_log "$*"; exit 1; }
