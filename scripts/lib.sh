@@ -10,10 +10,11 @@ TA_PACKAGES=(build-essential cmake pkg-config libssl-dev libmariadb-dev
              libmariadbd-dev libmicrohttpd-dev mariadb-server mariadb-client
              mariadb-test curl perl)
 # What only the test suites need: libFuzzer and the sanitizer runtimes,
-# valgrind, wrk for the benchmark smoke test, ss for the fault tests, and a
-# Galera cluster (tests/galera: the provider, mariabackup SST over socat).
+# valgrind, wrk for the benchmark smoke test, ss for the fault tests, a
+# Galera cluster (tests/galera: the provider, mariabackup SST over socat),
+# and clang-format for the layout check (scripts/suites/05-format).
 TA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind wrk iproute2 procps
-                  galera-4 mariadb-backup socat)
+                  galera-4 mariadb-backup socat clang-format)
 # The Debian packages (systemd-analyze rates the unit) and the gateways in
 # front of tenant-authd.
 TA_PACKAGE_TOOLS=(scdoc dpkg-dev fakeroot lintian systemd nginx-light caddy)
@@ -120,19 +121,37 @@ ta_db_start() {
   ta_die "mariadbd did not start (see $var/error.log)"
 }
 
+# ta_stop_pid PID [SECONDS] [WHAT]: the one way a script stops a process it
+# started: SIGTERM, then SIGKILL after SECONDS (default 10). With WHAT, only
+# if its command line still mentions WHAT (a recorded pid may have been
+# reused). Returns the exit status when PID is a child of this shell, 0
+# when another process's, 1 when it had to be killed or was not running.
+ta_stop_pid() {
+  local pid=$1 secs=${2:-10} what=${3:-} i rc
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  if [ -n "$what" ]; then
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$what" || return 1
+  fi
+  kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 1 $((secs * 10))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 1
+  fi
+  wait "$pid" 2>/dev/null; rc=$?
+  [ "$rc" -eq 127 ] && rc=0   # not a child of this shell
+  return "$rc"
+}
+
 # Stops the server we started in var dir $1, by the pid we recorded.
 ta_db_stop() {
-  local var=$1 pid i
+  local var=$1
   [ -f "$var/mysqld.pid.ours" ] || return 0
-  pid=$(cat "$var/mysqld.pid.ours")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 1 300); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  fi
+  ta_stop_pid "$(cat "$var/mysqld.pid.ours")" 30
   rm -f "$var/mysqld.pid.ours"
 }
 

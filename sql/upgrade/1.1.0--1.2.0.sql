@@ -73,3 +73,40 @@ CREATE TABLE IF NOT EXISTS tenant_auth_audit (
   CONSTRAINT tenant_auth_audit_details_json CHECK (JSON_VALID(details))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
   COMMENT='tenant_auth: audit trail of every change made through the routines';
+
+-- Tokens pasted where no token belongs. 1.2.0 refuses a token in a
+-- tenant's name or settings and in a token's label; 1.1.0 did not look.
+-- The step cannot tell a pasted token from data and changes nothing: it
+-- reports each row that holds one, by its id (never the text), so that the
+-- token can be revoked (revoke_leaked_tenant_token) and the text changed.
+-- It looks with tenant_token_find, the UDF that 1.2.0 adds; a server still
+-- running the library of 1.1.0 cannot load it, and the step says so.
+-- The UDF is made in a statement of its own: a block that calls it must be
+-- parsed once it exists.
+DELIMITER //
+BEGIN NOT ATOMIC
+  DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
+  IF NOT EXISTS (SELECT 1 FROM mysql.func WHERE name = 'tenant_token_find') THEN
+    CREATE FUNCTION tenant_token_find RETURNS INTEGER SONAME 'tenant_auth.so';
+  END IF;
+END//
+BEGIN NOT ATOMIC
+  IF NOT EXISTS (SELECT 1 FROM mysql.func WHERE name = 'tenant_token_find') THEN
+    SELECT 'tenant_auth upgrade 1.1.0--1.2.0: could not look for tokens in names, labels and settings (the UDF tenant_token_find of 1.2.0 does not load); see docs/operations.md, "Tokens in names, labels and settings"' AS warning;
+  ELSEIF EXISTS (SELECT 1 FROM tenants
+                  WHERE tenant_token_find(name) > 0 OR tenant_token_find(settings) > 0)
+     OR EXISTS (SELECT 1 FROM tenant_tokens WHERE tenant_token_find(label) > 0) THEN
+    SELECT CONCAT('tenant_auth upgrade 1.1.0--1.2.0: a token is in ', f.what,
+                  ': revoke it and change the text') AS warning
+      FROM (SELECT CONCAT('the name of tenant ', id) AS what, 1 AS k
+              FROM tenants WHERE tenant_token_find(name) > 0
+            UNION ALL
+            SELECT CONCAT('the settings of tenant ', id), 2
+              FROM tenants WHERE tenant_token_find(settings) > 0
+            UNION ALL
+            SELECT CONCAT('the label of token ', id), 3
+              FROM tenant_tokens WHERE tenant_token_find(label) > 0) f
+     ORDER BY f.k, f.what;
+  END IF;
+END//
+DELIMITER ;

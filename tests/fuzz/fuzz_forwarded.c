@@ -10,8 +10,10 @@
  * configured header under its configured name (none when the rest is
  * empty). Each name and value is an exact-size copy, so ASan sees a read
  * past its end. client_pick's answer is compared with one worked out here
- * from client.h's rule; the key of the address picked keeps exactly the
- * first --ipv6-prefix bits of an IPv6 address and all of an IPv4 one;
+ * from client.h's rule (split into entries, then read from the right: not
+ * client.c's walk, so that it shares no bug with it); the key of the
+ * address picked keeps exactly the first --ipv6-prefix bits of an IPv6
+ * address and all of an IPv4 one;
  * every name is judged against RFC 7230's token rule; every address that
  * parses formats and parses back to itself; every network that parses
  * holds its own address and exactly the addresses that agree with it on
@@ -179,38 +181,55 @@ static bool parse_entry(struct client_addr *out, const char *s, size_t len)
 }
 
 
-/* client.h's rule for X-Forwarded-For, from the right: the first entry
- * outside the trusted networks, else the left-most; -1 on a malformed
- * entry on the way. */
+/* One X-Forwarded-For entry: where it starts in which header value. */
+struct entry {
+  const char *s;
+  size_t len;
+};
+
+
+/* client.h's rule for X-Forwarded-For, worked out another way than
+ * client.c's walk: first the kept headers (the last CLIENT_XFF_MAX) are
+ * split at every ',' into one list of entries, left to right, then the
+ * list is read from its right end: the first entry outside the trusted
+ * networks, else the left-most; -1 on a malformed entry on the way. */
 static int forwarded_model(struct client_addr *out, const struct client_net *n,
                            size_t count, const char *const *v,
                            const size_t *len, unsigned headers)
 {
-  bool found = false;
-  /* Only the last CLIENT_XFF_MAX headers are kept. */
   unsigned first = headers > CLIENT_XFF_MAX ? headers - CLIENT_XFF_MAX : 0;
+  struct entry *e;
+  size_t most = 0, entries = 0;
+  int r = -1;
 
-  for (unsigned k = headers; k-- > first;) {
-    size_t end = len[k];
+  for (unsigned k = first; k < headers; k++)
+    most += len[k] + 1; /* at most one entry per byte, plus one */
+  e = calloc(most > 0 ? most : 1, sizeof *e);
+  FUZZ_CHECK(e != NULL);
+  for (unsigned k = first; k < headers; k++) {
+    const char *at = v[k], *end = v[k] + len[k], *comma;
 
-    for (;;) {
-      size_t start = end;
-      struct client_addr a;
-
-      while (start > 0 && v[k][start - 1] != ',')
-        start--;
-      if (!parse_entry(&a, v[k] + start, end - start))
-        return -1;
-      *out = a;
-      found = true;
-      if (!trusted_model(n, count, &a))
-        return 0;
-      if (start == 0)
-        break;
-      end = start - 1;
+    while ((comma = memchr(at, ',', (size_t)(end - at))) != NULL) {
+      e[entries++] = (struct entry){at, (size_t)(comma - at)};
+      at = comma + 1;
     }
+    e[entries++] = (struct entry){at, (size_t)(end - at)};
   }
-  return found ? 0 : -1;
+  FUZZ_CHECK(entries <= most);
+  for (size_t i = entries; i-- > 0;) {
+    struct client_addr a;
+
+    if (!parse_entry(&a, e[i].s, e[i].len)) {
+      r = -1;
+      break;
+    }
+    *out = a;
+    r = 0;
+    if (!trusted_model(n, count, &a))
+      break;
+  }
+  free(e);
+  return r;
 }
 
 

@@ -1,22 +1,25 @@
 # tests/galera/lib.sh: a three-node Galera cluster on loopback for
 # tests/galera/run and bench/galera, with tenant_auth installed and
-# tenant-authd instances to start on it. Source it after scripts/lib.sh, from
-# the checkout's root. Nodes live in var/galera-node1..3 (TA_GALERA_VAR for
-# the prefix); each has its own option file, my.cnf in its var dir, because
+# tenant-authd instances to start on it. Source it; it sources
+# tests/lib/harness.sh (checks, instances, HTTP, metrics) and moves to the
+# checkout's root. Nodes live in var/galera-node1..3 (TA_GALERA_VAR for
+# the prefix), the instances in var/galera-authd; each node has its own
+# option file, my.cnf in its var dir, because
 # the SST scripts read option files: state transfer is by mariabackup
 # (rsync SST fails as root on Debian 12, its daemon drops to nobody).
 #   TA_PLUGIN_DIR  directory holding tenant_auth.so (default build)
 #   TA_AUTHD       the tenant-authd binary (build/server/tenant-authd)
+# shellcheck shell=bash
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
 
 PREFIX_VAR=${TA_GALERA_VAR:-var/galera}
+VAR=$PREFIX_VAR-authd
 DB=tenant_auth_galera
 PLUGIN_DIR=$(cd "${TA_PLUGIN_DIR:-build}" && pwd) || ta_die "no plugin dir"
-AUTHD=${TA_AUTHD:-build/server/tenant-authd}
 PROVIDER=/usr/lib/galera/libgalera_smm.so
 [ -x "$AUTHD" ] || ta_die "no tenant-authd at $AUTHD: build first"
 [ -f "$PLUGIN_DIR/sql/install.sql" ] || ta_die "no $PLUGIN_DIR/sql/install.sql"
 
-AUTHD_PIDS=()
 V() { printf '%s-node%s' "$PREFIX_VAR" "$1"; }
 
 # nsql N SQL: runs SQL as root on node N, tab-separated without headers.
@@ -112,10 +115,8 @@ node_start() {
 
 # galera_down: stops the tenant-authd instances and the nodes started here.
 galera_down() {
-  local pid n
-  for pid in "${AUTHD_PIDS[@]}"; do
-    kill -0 "$pid" 2>/dev/null && { kill -TERM "$pid"; wait "$pid" 2>/dev/null; }
-  done
+  local n
+  procs_stop_all
   for n in 3 2 1; do ta_db_stop "$(V $n)"; done
 }
 
@@ -131,6 +132,8 @@ galera_up() {
   ta_install_deps galera-4 mariadb-backup socat
   [ -f "$PROVIDER" ] || ta_die "no Galera provider at $PROVIDER (package galera-4)"
   for n in 1 2 3; do [ -d "$(V $n)" ] && ta_db_stop "$(V $n)"; rm -rf "$(V $n)"; done
+  [ -d "$VAR" ] && procs_stop_all
+  rm -rf "$VAR"; mkdir -p "$VAR"
   trap galera_down EXIT
   t0=$(date +%s)
   node_start 1 --wsrep-new-cluster
@@ -152,19 +155,16 @@ galera_up() {
     } > "$PREFIX_VAR.cnf" )
 }
 
-# authd_start NAME ARGS...: starts a tenant-authd on a free port; sets
-# PORT_OF[NAME].
+# node_authd NAME ARGS...: the instance NAME (tests/lib/harness.sh's
+# authd_start) on a free port of 127.0.0.1 with the cluster's option file;
+# sets PORT_OF[NAME]. Dies when it does not start.
 declare -A PORT_OF
-authd_start() {
-  local name=$1 port pid; shift
-  port=$(ta_free_port)
-  "$AUTHD" --listen "127.0.0.1:$port" --threads 2 --defaults-file "$PREFIX_VAR.cnf" \
-    --auth-fail-limit 0 --usage-interval 1 "$@" 2> "$PREFIX_VAR.$name.log" &
-  pid=$!
-  AUTHD_PIDS+=("$pid")
-  PORT_OF[$name]=$port
-  authd_up() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz"; }
-  ta_wait_for 10 authd_up || ta_die "tenant-authd $name did not start: $(tail -3 "$PREFIX_VAR.$name.log")"
+node_authd() {
+  local name=$1; shift
+  AUTHD_FLAGS=(--threads 2 --defaults-file "$PREFIX_VAR.cnf" --auth-fail-limit 0
+               --usage-interval 1)
+  authd_start "$name" 127.0.0.1 "$@" || ta_die "tenant-authd $name did not start"
+  PORT_OF[$name]=$PORT
 }
 # status NAME TOKEN: the HTTP status tenant-authd NAME answers for TOKEN.
 status() {
@@ -172,4 +172,3 @@ status() {
     -H "Authorization: Bearer $2" "http://127.0.0.1:${PORT_OF[$1]}/auth"
 }
 is() { [ "$(status "$1" "$2")" = "$3" ]; }
-metric() { curl -s --max-time 5 "http://127.0.0.1:${PORT_OF[$1]}/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
