@@ -48,6 +48,8 @@ http_setup() {
 
 # Prepared statements executed, but for CALLs: what verifications reached
 # the database, not counting the usage flusher's note_tenant_token_use.
+# Exact only while no CALL runs: since 1.3.0 a writing routine CALLs
+# tenant_auth_require_writable inside, so each note counts -1 here.
 com_stmt_execute() {
   sql "SELECT SUM(IF(VARIABLE_NAME = 'COM_STMT_EXECUTE', 1, -1) * VARIABLE_VALUE)
          FROM information_schema.GLOBAL_STATUS
