@@ -34,19 +34,21 @@ enum auth_outcome auth_check(const char *value, size_t len, unsigned count,
   return AUTH_PENDING;
 }
 
-enum auth_outcome auth_from_verdict(enum pool_verdict v)
+enum auth_outcome auth_outcome_of(const struct verdict *v)
 {
-  switch (v) {
-  case POOL_VALID:
-    return AUTH_OK;
-  case POOL_INVALID:
+  switch (v->state) {
+  case VERDICT_VALID:
+    return v->granted ? AUTH_OK : AUTH_FORBIDDEN;
+  case VERDICT_UNKNOWN:
+  case VERDICT_REVOKED:
+  case VERDICT_EXPIRED:
+  case VERDICT_SUSPENDED:
     return AUTH_INVALID;
-  case POOL_FORBIDDEN:
-    return AUTH_FORBIDDEN;
-  case POOL_TIMEOUT:
+  case VERDICT_TIMEOUT:
     return AUTH_OVERLOADED;
-  case POOL_DB_ERROR:
-  case POOL_STOPPING:
+  case VERDICT_DB_ERROR:
+  case VERDICT_STOPPING:
+  case VERDICT_STATES:
     break;
   }
   return AUTH_DB_ERROR;
@@ -60,24 +62,7 @@ bool auth_is_failure(enum auth_outcome o)
 
 bool auth_ability_valid(const char *s, size_t len)
 {
-  bool segment_start = true;
-
-  if (s == NULL || len == 0 || len > AUTH_ABILITY_MAX)
-    return false;
-  for (size_t i = 0; i < len; i++) {
-    char c = s[i];
-    if (segment_start) {
-      if (c < 'a' || c > 'z')
-        return false;
-      segment_start = false;
-    } else if (c == ':') {
-      segment_start = true;
-    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                 c == '-')) {
-      return false;
-    }
-  }
-  return !segment_start;
+  return ability_name_valid(s, len);
 }
 
 void auth_forbidden_challenge(char *out, size_t out_size, const char *ability)

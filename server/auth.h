@@ -10,7 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "pool.h"
+#include "ability.h"
+#include "verdict.h"
 
 enum auth_outcome {
   AUTH_OK,
@@ -41,8 +42,9 @@ extern const char *const auth_outcome_names[AUTH_OUTCOMES];
 enum auth_outcome auth_check(const char *value, size_t len, unsigned count,
                              const char **cred, size_t *cred_len);
 
-/* The outcome of a token the pool was asked about. */
-enum auth_outcome auth_from_verdict(enum pool_verdict v);
+/* The outcome of a token the pool was asked about, from its verdict: the
+ * one place a verdict becomes an answer. */
+enum auth_outcome auth_outcome_of(const struct verdict *v);
 
 /* True when the outcome counts as a failed authentication for the
  * limiter: the client's fault, not the database's. */
@@ -50,8 +52,9 @@ bool auth_is_failure(enum auth_outcome o);
 
 /* True when s[0..len) is an ability name: 1 to AUTH_ABILITY_MAX bytes,
  * segments of [a-z][a-z0-9_-]* joined by ':' (metrics:write). The same
- * grammar as verify_tenant_token_ability in install.sql; no wildcard. */
-#define AUTH_ABILITY_MAX 64
+ * grammar as verify_tenant_token_ability in install.sql; no wildcard.
+ * ability_name_valid (ability.h) under the middleware's name. */
+#define AUTH_ABILITY_MAX ABILITY_NAME_MAX
 bool auth_ability_valid(const char *s, size_t len);
 
 /* The WWW-Authenticate value of a 403 for ability (RFC 6750 section 3.1:

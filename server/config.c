@@ -39,7 +39,7 @@ static const struct cfg_setting cfg_settings[] = {
     {"db-connections", CFG_UINT, CFG_AT(db_connections), "4", 1, 1024, "N",
      "database connections verifying at once"},
     {"batch-max", CFG_UINT, CFG_AT(batch_max), "64", 1, 64, "N",
-     "most tokens verified by one statement"},
+     "most tokens verified by one call"},
     {"queue-max", CFG_UINT, CFG_AT(queue_max), "4096", 1, 1000000, "N",
      "requests waiting for a database connection; more get 503"},
     {"queue-timeout", CFG_UINT, CFG_AT(queue_timeout), "0", 0, 60000, "MS",

@@ -1,10 +1,8 @@
-/* db.c: connections, the batch verify statements, the revocation and the
- * usage note; see db.h. Terms: a "batch statement" of size n is
- * SELECT verify_tenant_token_ability(?, ?), ... with n columns, prepared on
- * first use; "backoff" is the wait before the next connect attempt after a
- * failure, from DB_BACKOFF_MIN_MS doubling up to the configured maximum
- * (backoff.h); an "attempt" is one try of a call between db_ready and
- * db_again, which decide whether it is tried once more. */
+/* db.c: connections, the verify call, the revocation and the usage note;
+ * see db.h. Terms: "backoff" is the wait before the next connect attempt
+ * after a failure, from DB_BACKOFF_MIN_MS doubling up to the configured
+ * maximum (backoff.h); an "attempt" is one try of a call between db_ready
+ * and db_again, which decide whether it is tried once more. */
 #include "db.h"
 
 #include <pthread.h>
@@ -20,19 +18,20 @@
 #include "backoff.h"
 #include "clock.h"
 
-#define DB_VERIFY_CALL "verify_tenant_token_ability(?,?)"
-
-/* The statements besides the batch ones, each prepared on its first use:
- * a new one is a name here, its text below, and a call that runs it. */
-enum db_stmt { DB_STMT_NOTE, DB_STMT_REVOKE, DB_STMTS };
+/* The statements, each prepared on its first use on a connection: a new
+ * one is a name here, its text below, and a call that runs it. */
+enum db_stmt { DB_STMT_VERIFY, DB_STMT_NOTE, DB_STMT_REVOKE, DB_STMTS };
 static const char *const db_stmt_text[DB_STMTS] = {
+    [DB_STMT_VERIFY] = "CALL verify_tenant_token_hashes(?)",
     [DB_STMT_NOTE] = "CALL note_tenant_token_use(?)",
     [DB_STMT_REVOKE] = "CALL revoke_leaked_tenant_token(?)",
 };
-/* Run on each new connection: a slow verification must never write its
- * token into MariaDB's slow query log. No privilege is needed to set it
- * for one's own session (the verifier role alone does, tests/http/run
- * slow_log_no_token); if it fails, tenant-authd says so once and goes on. */
+/* Run on each new connection: no statement tenant-authd sends for a
+ * request holds a token (verification sends hashes), but a revocation
+ * does, and a slow one must not write it into MariaDB's slow query log.
+ * No privilege is needed to set it for one's own session (the verifier
+ * role alone does, tests/http/run slow_log_no_token); if it fails,
+ * tenant-authd says so once and goes on. */
 #define DB_SESSION_SETUP "SET SESSION slow_query_log=0"
 /* --causal-reads: on a Galera node, a read first waits until the node has
  * applied every write set the cluster committed before it, so a token
@@ -46,9 +45,8 @@ static const char *const db_stmt_text[DB_STMTS] = {
 #define DB_FAST_FAIL_MS 250
 
 struct db_conn {
-  MYSQL *mysql;                        /* NULL while closed */
-  MYSQL_STMT *batch[DB_BATCH_MAX + 1]; /* [n]: batch statement of size n */
-  MYSQL_STMT *stmt[DB_STMTS];          /* db_stmt_text, NULL until used */
+  MYSQL *mysql;               /* NULL while closed */
+  MYSQL_STMT *stmt[DB_STMTS]; /* db_stmt_text, NULL until used */
   unsigned backoff_ms;
   uint64_t retry_at_us; /* no connect attempt before this (clock.h) */
   char last_err[192];
@@ -72,12 +70,6 @@ static void db_close(struct db_conn *t)
     if (t->stmt[i] != NULL) {
       mysql_stmt_close(t->stmt[i]);
       t->stmt[i] = NULL;
-    }
-  }
-  for (size_t n = 0; n <= DB_BATCH_MAX; n++) {
-    if (t->batch[n] != NULL) {
-      mysql_stmt_close(t->batch[n]);
-      t->batch[n] = NULL;
     }
   }
   if (t->mysql != NULL) {
@@ -208,127 +200,156 @@ static enum db_result db_prepare(struct db_conn *t, MYSQL_STMT **stmt,
   return DB_OK;
 }
 
-/* The words verify_tenant_token_ability answers besides a UUID, in the
- * order of enum db_state from DB_NO_ABILITY on. */
-static const char *const db_state_words[DB_STATES] = {
-    "",        "insufficient_scope", "unknown",  "revoked",
-    "expired", "suspended",          "malformed"};
+/* verify_tenant_token_hashes's columns, in their order (install.sql). */
+enum db_col {
+  DB_COL_POS,
+  DB_COL_STATE,
+  DB_COL_TENANT,
+  DB_COL_TOKEN_ID,
+  DB_COL_ABILITIES,
+  DB_COL_ISSUED,
+  DB_COL_EXPIRES,
+  DB_COLS
+};
 
-/* The verdict for one answer buf[0..len) (is_null: SQL NULL); false when
- * the answer is none of the expected ones. */
-static bool db_parse_verdict(const char *buf, unsigned long len, bool is_null,
-                             struct db_verdict *out)
+/* One row of the verify call, bound to the statement's columns. */
+struct db_row {
+  MYSQL_BIND bind[DB_COLS];
+  unsigned long len[DB_COLS];
+  my_bool is_null[DB_COLS], truncated[DB_COLS];
+  uint32_t pos;
+  char state[16];
+  char tenant[TOKEN_UUID_LEN + 1];
+  uint64_t token_id;
+  int64_t issued, expires;
+  char abilities[ABILITY_SET_MAX + 1];
+};
+
+static void db_bind(struct db_row *r, enum db_col c, enum enum_field_types type,
+                    void *buf, size_t size, bool is_unsigned)
 {
-  out->tenant_id[0] = '\0';
-  if (is_null) {
-    out->state = DB_UNKNOWN; /* only for a NULL token, never sent */
-    return true;
-  }
-  if (len == TOKEN_UUID_LEN) {
-    memcpy(out->tenant_id, buf, TOKEN_UUID_LEN);
-    out->tenant_id[TOKEN_UUID_LEN] = '\0';
-    out->state = DB_GRANTED;
-    return true;
-  }
-  for (int s = DB_NO_ABILITY; s < DB_STATES; s++) {
-    if (strlen(db_state_words[s]) == len &&
-        memcmp(db_state_words[s], buf, len) == 0) {
-      out->state = (enum db_state)s;
-      return true;
-    }
-  }
-  return false;
+  r->bind[c].buffer_type = type;
+  r->bind[c].buffer = buf;
+  r->bind[c].buffer_length = (unsigned long)size;
+  r->bind[c].is_unsigned = is_unsigned;
+  r->bind[c].length = &r->len[c];
+  r->bind[c].is_null = &r->is_null[c];
+  r->bind[c].error = &r->truncated[c];
 }
 
-/* Runs the batch statement of size n for checks on t's connection and
- * reads its one row into out. */
-static enum db_result db_execute_batch(struct db_conn *t,
-                                       const struct db_check *checks, size_t n,
-                                       struct db_verdict *out, char *err,
-                                       size_t err_size)
+/* Reads the fetched row r into out (n tokens); false when the row is not
+ * what the routine promises. Only the abilities may be truncated: a longer
+ * set is kept as too long, which grants nothing. */
+static bool db_take_row(const struct db_row *r, struct db_token *out, size_t n)
 {
-  MYSQL_BIND param[2 * DB_BATCH_MAX], result[DB_BATCH_MAX];
-  unsigned long token_len = TOKEN_LEN, ability_len[DB_BATCH_MAX];
-  unsigned long out_len[DB_BATCH_MAX];
-  char buf[DB_BATCH_MAX][TOKEN_UUID_LEN + 8];
-  my_bool is_null[DB_BATCH_MAX], truncated[DB_BATCH_MAX];
-  my_bool null_ability = 1;
-  char query[sizeof "SELECT " + DB_BATCH_MAX * sizeof "," DB_VERIFY_CALL];
-  size_t len = 0, size = 1;
+  struct db_token *o;
+  enum verdict_state state;
+
+  for (int c = 0; c < DB_COLS; c++) {
+    if (r->is_null[c] ? c != DB_COL_EXPIRES
+                      : c != DB_COL_ABILITIES && r->truncated[c])
+      return false;
+  }
+  if (r->pos >= n || r->len[DB_COL_TENANT] != TOKEN_UUID_LEN ||
+      !verdict_state_parse(r->state, r->len[DB_COL_STATE], &state))
+    return false;
+  o = &out[r->pos];
+  o->verdict.state = state;
+  memcpy(o->verdict.tenant_id, r->tenant, TOKEN_UUID_LEN);
+  o->verdict.tenant_id[TOKEN_UUID_LEN] = '\0';
+  o->verdict.token_id = r->token_id;
+  o->verdict.issued_at = r->issued;
+  o->verdict.expires_at =
+      r->is_null[DB_COL_EXPIRES] ? VERDICT_NEVER : r->expires;
+  o->abilities_len = r->len[DB_COL_ABILITIES];
+  memcpy(o->abilities, r->abilities,
+         o->abilities_len <= ABILITY_SET_MAX ? o->abilities_len : 0);
+  return true;
+}
+
+/* Runs the verify call for n packed hashes on t's connection, preparing it
+ * on first use, and reads its rows into out; a hash without a row stays
+ * VERDICT_UNKNOWN. */
+static enum db_result db_execute_verify(struct db_conn *t,
+                                        const unsigned char *hashes, size_t n,
+                                        struct db_token *out, char *err,
+                                        size_t err_size)
+{
   MYSQL_STMT *stmt;
+  MYSQL_BIND param;
+  unsigned long len = (unsigned long)(n * TOKEN_HASH_LEN);
+  struct db_row row, *r = &row;
+  bool bad = false;
   int rc;
 
-  /* Statements come in sizes 1, 2, 4 ... DB_BATCH_MAX, so a connection
-   * holds 7 of them at most (max_prepared_stmt_count is server-wide); the
-   * columns past n repeat the last check and are not read. */
-  while (size < n)
-    size *= 2;
-  len += (size_t)snprintf(query, sizeof query, "SELECT " DB_VERIFY_CALL);
-  for (size_t i = 1; i < size; i++)
-    len +=
-        (size_t)snprintf(query + len, sizeof query - len, "," DB_VERIFY_CALL);
-  if (db_prepare(t, &t->batch[size], query, len, err, err_size) != DB_OK)
-    return DB_ERROR;
-  stmt = t->batch[size];
-  memset(param, 0, 2 * size * sizeof param[0]);
-  memset(result, 0, size * sizeof result[0]);
-  for (size_t i = 0; i < size; i++) {
-    const struct db_check *c = &checks[i < n ? i : n - 1];
-    MYSQL_BIND *tp = &param[2 * i], *ap = &param[2 * i + 1];
-
-    tp->buffer_type = MYSQL_TYPE_STRING;
-    tp->buffer = (void *)c->token;
-    tp->buffer_length = TOKEN_LEN;
-    tp->length = &token_len;
-    ap->buffer_type = MYSQL_TYPE_STRING;
-    if (c->ability != NULL) {
-      ability_len[i] = (unsigned long)strlen(c->ability);
-      ap->buffer = (void *)c->ability;
-      ap->buffer_length = ability_len[i];
-      ap->length = &ability_len[i];
-    } else {
-      ap->is_null = &null_ability;
-    }
-    result[i].buffer_type = MYSQL_TYPE_STRING;
-    result[i].buffer = buf[i];
-    result[i].buffer_length = sizeof buf[i];
-    result[i].length = &out_len[i];
-    result[i].is_null = &is_null[i];
-    result[i].error = &truncated[i];
-  }
-  if (mysql_stmt_bind_param(stmt, param) != 0 ||
-      mysql_stmt_execute(stmt) != 0 ||
-      mysql_stmt_bind_result(stmt, result) != 0 ||
-      mysql_stmt_store_result(stmt) != 0) {
-    snprintf(err, err_size, "verify: %s (%u)", mysql_stmt_error(stmt),
-             mysql_stmt_errno(stmt));
-    t->last_errno = mysql_stmt_errno(stmt);
-    return DB_ERROR;
-  }
-  rc = mysql_stmt_fetch(stmt);
-  if (rc == 1) {
-    snprintf(err, err_size, "verify: fetch: %s (%u)", mysql_stmt_error(stmt),
-             mysql_stmt_errno(stmt));
-    t->last_errno = mysql_stmt_errno(stmt);
-  }
-  mysql_stmt_free_result(stmt);
-  if (rc == 1)
-    return DB_ERROR;
-  if (rc != 0) {
-    snprintf(err, err_size, "verify: expected one row of verdicts, got %s",
-             rc == MYSQL_NO_DATA ? "no row" : "a longer value");
-    return DB_ERROR;
-  }
   for (size_t i = 0; i < n; i++) {
-    if (!db_parse_verdict(buf[i], out_len[i], is_null[i], &out[i])) {
-      snprintf(err, err_size,
-               "verify: expected a UUID or a verdict word, got %lu bytes "
-               "of something else",
-               out_len[i]);
-      return DB_ERROR;
-    }
+    memset(&out[i].verdict, 0, sizeof out[i].verdict);
+    out[i].verdict.state = VERDICT_UNKNOWN;
+    out[i].abilities_len = 0;
   }
-  return DB_OK;
+  if (db_prepare(t, &t->stmt[DB_STMT_VERIFY], db_stmt_text[DB_STMT_VERIFY],
+                 strlen(db_stmt_text[DB_STMT_VERIFY]), err, err_size) != DB_OK)
+    return DB_ERROR;
+  stmt = t->stmt[DB_STMT_VERIFY];
+  memset(&param, 0, sizeof param);
+  param.buffer_type = MYSQL_TYPE_BLOB;
+  param.buffer = (void *)hashes;
+  param.buffer_length = len;
+  param.length = &len;
+  memset(r->bind, 0, sizeof r->bind);
+  db_bind(r, DB_COL_POS, MYSQL_TYPE_LONG, &r->pos, sizeof r->pos, true);
+  db_bind(r, DB_COL_STATE, MYSQL_TYPE_STRING, r->state, sizeof r->state, false);
+  db_bind(r, DB_COL_TENANT, MYSQL_TYPE_STRING, r->tenant, sizeof r->tenant,
+          false);
+  db_bind(r, DB_COL_TOKEN_ID, MYSQL_TYPE_LONGLONG, &r->token_id,
+          sizeof r->token_id, true);
+  db_bind(r, DB_COL_ABILITIES, MYSQL_TYPE_STRING, r->abilities,
+          sizeof r->abilities, false);
+  db_bind(r, DB_COL_ISSUED, MYSQL_TYPE_LONGLONG, &r->issued, sizeof r->issued,
+          false);
+  db_bind(r, DB_COL_EXPIRES, MYSQL_TYPE_LONGLONG, &r->expires,
+          sizeof r->expires, false);
+  if (mysql_stmt_bind_param(stmt, &param) != 0 || mysql_stmt_execute(stmt) != 0)
+    goto failed;
+  if (mysql_stmt_field_count(stmt) != DB_COLS) {
+    snprintf(err, err_size,
+             "verify: expected %d columns from verify_tenant_token_hashes, "
+             "got %u",
+             DB_COLS, mysql_stmt_field_count(stmt));
+    bad = true;
+  } else if (mysql_stmt_bind_result(stmt, r->bind) != 0) {
+    goto failed;
+  } else {
+    /* Connector/C leaves the truncation flag of a NULL column as it was:
+     * every flag starts at 0 for each row. */
+    for (;;) {
+      memset(r->is_null, 0, sizeof r->is_null);
+      memset(r->truncated, 0, sizeof r->truncated);
+      rc = mysql_stmt_fetch(stmt);
+      if (rc != 0 && rc != MYSQL_DATA_TRUNCATED)
+        break;
+      if (!bad && !db_take_row(r, out, n)) {
+        snprintf(err, err_size,
+                 "verify: a row of verify_tenant_token_hashes is not what "
+                 "it promises");
+        bad = true;
+      }
+    }
+    if (rc == 1)
+      goto failed;
+  }
+  /* A CALL ends with a status result; read to the end of them. */
+  mysql_stmt_free_result(stmt);
+  while ((rc = mysql_stmt_next_result(stmt)) == 0)
+    mysql_stmt_free_result(stmt);
+  if (rc > 0)
+    goto failed;
+  return bad ? DB_ERROR : DB_OK;
+failed:
+  snprintf(err, err_size, "verify: %s (%u)", mysql_stmt_error(stmt),
+           mysql_stmt_errno(stmt));
+  t->last_errno = mysql_stmt_errno(stmt);
+  return DB_ERROR;
 }
 
 /* Runs statement which (a CALL of one parameter: len bytes at value, of
@@ -485,9 +506,9 @@ void db_conn_close(struct db_conn *c)
   free(c);
 }
 
-enum db_result db_verify_batch(struct db_conn *c, const struct db_check *checks,
-                               size_t n, struct db_verdict *out, char *err,
-                               size_t err_size)
+enum db_result db_verify_hashes(struct db_conn *c, const unsigned char *hashes,
+                                size_t n, struct db_token *out, char *err,
+                                size_t err_size)
 {
   struct db_attempt a = {0};
   enum db_result r;
@@ -500,7 +521,7 @@ enum db_result db_verify_batch(struct db_conn *c, const struct db_check *checks,
   do {
     if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
       return r;
-    r = db_execute_batch(c, checks, n, out, err, err_size);
+    r = db_execute_verify(c, hashes, n, out, err, err_size);
   } while (db_again(c, &a, &r, err));
   return r;
 }

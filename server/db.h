@@ -1,10 +1,10 @@
 /* db.h: the database side of tenant-authd. A "connection" (struct
  * db_conn) is one Connector/C connection to one endpoint (an option-file
  * group), owned by one thread at a time (a pool thread, the usage flusher)
- * and passed to each call. It holds prepared statements: SELECT
- * verify_tenant_token_ability(?, ?) repeated once per token of a batch,
- * CALL note_tenant_token_use(?) once it has noted use, and CALL
- * revoke_leaked_tenant_token(?) once it has revoked a token. db_conn_open
+ * and passed to each call. It holds prepared statements, each prepared
+ * once, on its first use: CALL verify_tenant_token_hashes(?) (a batch of
+ * tokens by hash), CALL note_tenant_token_use(?) and CALL
+ * revoke_leaked_tenant_token(?). db_conn_open
  * connects nothing: the first call does, with autocommit=1; the connection
  * is reused, re-opened with a backoff (backoff.h) when it breaks, and
  * closed by db_conn_close.
@@ -20,8 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ability.h"
 #include "metrics.h"
 #include "token.h"
+#include "verdict.h"
 
 struct db_settings {
   const char *defaults_file; /* NULL: the default option files */
@@ -64,38 +66,25 @@ void db_conn_close(struct db_conn *c);
  * usage flusher's calls do more work than a verification. */
 void db_conn_set_timeout(struct db_conn *c, unsigned seconds);
 
-#define DB_BATCH_MAX 64 /* tokens one verify statement takes, at most */
+#define DB_BATCH_MAX 64 /* tokens one verify call takes here, at most */
 
-/* What the database said of one token (verify_tenant_token_ability's
- * word): valid and granted, valid without the ability, or why invalid. */
-enum db_state {
-  DB_GRANTED,    /* tenant_id is set */
-  DB_NO_ABILITY, /* insufficient_scope */
-  DB_UNKNOWN,
-  DB_REVOKED,
-  DB_EXPIRED,
-  DB_SUSPENDED, /* the tenant is suspended */
-  DB_MALFORMED, /* the database found it malformed (never sent so) */
-  DB_STATES
+/* What the database holds of one token, from verify_tenant_token_hashes:
+ * its verdict (granted is not set: the caller decides abilities) and its
+ * abilities as stored, a JSON array (ability.h). */
+struct db_token {
+  struct verdict verdict;
+  size_t abilities_len; /* > ABILITY_SET_MAX: longer, and not kept */
+  char abilities[ABILITY_SET_MAX + 1];
 };
 
-struct db_verdict {
-  enum db_state state;
-  char tenant_id[TOKEN_UUID_LEN + 1]; /* "" unless DB_GRANTED */
-};
-
-/* One token to verify, and the ability it must hold (NULL: none). */
-struct db_check {
-  const char *token;   /* TOKEN_LEN bytes */
-  const char *ability; /* NUL-terminated, checked by auth_ability_valid */
-};
-
-/* Verifies n tokens (1 to DB_BATCH_MAX) in one statement; on DB_OK out[i]
- * is the verdict of checks[i]. On DB_ERROR and DB_BACKOFF no verdict is
- * set and the reason is in err. */
-enum db_result db_verify_batch(struct db_conn *c, const struct db_check *checks,
-                               size_t n, struct db_verdict *out, char *err,
-                               size_t err_size);
+/* Verifies n tokens (1 to DB_BATCH_MAX) by their SHA-256 hashes, packed
+ * end to end in hashes (n * TOKEN_HASH_LEN bytes), in one CALL
+ * verify_tenant_token_hashes(?): no token crosses the wire. On DB_OK out[i]
+ * is what the database holds of hash i: VERDICT_UNKNOWN when nothing. On
+ * DB_ERROR and DB_BACKOFF the reason is in err. */
+enum db_result db_verify_hashes(struct db_conn *c, const unsigned char *hashes,
+                                size_t n, struct db_token *out, char *err,
+                                size_t err_size);
 
 /* Revokes a leaked token (revoke_leaked_tenant_token): DB_OK once the
  * database has run it, whether or not it knew the token. */

@@ -3,9 +3,10 @@
  * a request is "authenticated" once its outcome (auth.h) is known: from
  * the credentials alone (missing, malformed: no database call) or from the
  * pool's verdict after a park. A token that verifies is "noted" in the
- * usage set for the flusher. A "reservation" is a failure counted when a
- * request starts, before its outcome is known, and given back if the
- * outcome is not a failure. */
+ * usage set for the flusher. The token is hashed here, once: the pool, the
+ * database and the usage set only ever see its hash. A "reservation" is a
+ * failure counted when a request starts, before its outcome is known, and
+ * given back if the outcome is not a failure. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,7 @@ static struct {
   struct limiter *limiter; /* NULL: --auth-fail-limit 0 */
   struct usage_set *usage; /* NULL: --usage-interval 0 */
   atomic_uint_fast64_t auth[AUTH_OUTCOMES];
-  atomic_uint_fast64_t invalid[DB_STATES]; /* why tokens were invalid */
+  atomic_uint_fast64_t invalid[VERDICT_STATES]; /* why tokens were invalid */
 } guard;
 
 int guard_start(const struct cfg *cfg, struct usage_set *usage, char *err,
@@ -79,15 +80,10 @@ enum MHD_Result guard_too_many(struct MHD_Connection *conn,
 }
 
 /* Records that a token verified, for the flusher to write later: its hash
- * goes into the usage set, or is counted as dropped when the set is full. A
- * hashing failure loses one usage record, never the request. */
-static void guard_note_use(const char *token)
+ * goes into the usage set, or is counted as dropped when the set is full. */
+static void guard_note_use(const uint8_t *hash)
 {
-  uint8_t hash[TOKEN_HASH_LEN];
-
-  if (guard.usage == NULL)
-    return;
-  if (token_sha256(token, TOKEN_LEN, hash) == 0)
+  if (guard.usage != NULL)
     (void)usage_add(guard.usage, hash);
 }
 
@@ -155,32 +151,33 @@ enum MHD_Result guard_start_request(struct MHD_Connection *conn,
              cred_len < TOKEN_HINT_LEN ? cred_len : TOKEN_HINT_LEN);
   if (outcome != AUTH_PENDING)
     return guard_authenticated(conn, req, outcome, answer);
+  /* Only the hash goes on. OpenSSL failing is tenant-authd's fault: 503,
+   * as when the database cannot answer. */
+  if (token_sha256(cred, TOKEN_LEN, req->item.hash) != 0)
+    return guard_authenticated(conn, req, AUTH_DB_ERROR, answer);
   req->item.kind = POOL_VERIFY;
-  memcpy(req->item.token, cred, TOKEN_LEN);
   return http_park(conn, req);
 }
 
 enum MHD_Result guard_resume(struct MHD_Connection *conn,
                              struct http_request *req, http_handler answer)
 {
-  enum auth_outcome outcome = auth_from_verdict(req->item.verdict);
+  const struct verdict *v = &req->item.verdict;
+  enum auth_outcome outcome = auth_outcome_of(v);
 
   /* Why a token was invalid costs nothing more to learn: the same call
    * said it. Clients see invalid_token for all of them. */
-  if (req->item.verdict == POOL_INVALID && req->item.state < DB_STATES)
-    atomic_fetch_add(&guard.invalid[req->item.state], 1);
+  if (outcome == AUTH_INVALID && v->state < VERDICT_STATES)
+    atomic_fetch_add(&guard.invalid[v->state], 1);
   if (outcome == AUTH_OK) {
-    memcpy(req->tenant_id, req->item.tenant_id, sizeof req->tenant_id);
-    guard_note_use(req->item.token);
+    memcpy(req->tenant_id, v->tenant_id, sizeof req->tenant_id);
+    guard_note_use(req->item.hash);
   }
   return guard_authenticated(conn, req, outcome, answer);
 }
 
 void guard_metrics(struct metrics_text *t)
 {
-  static const char *const why[DB_STATES] = {
-      "", "", "unknown", "revoked", "expired", "suspended", "malformed"};
-
   metrics_family(t, "tenant_authd_auth_total", "counter",
                  "Authentication outcomes on protected routes.");
   for (size_t o = 0; o < AUTH_OUTCOMES; o++)
@@ -190,9 +187,13 @@ void guard_metrics(struct metrics_text *t)
   metrics_family(t, "tenant_authd_invalid_tokens_total", "counter",
                  "Well-formed tokens the database refused (outcome "
                  "invalid), by why.");
-  for (int w = DB_UNKNOWN; w < DB_STATES; w++)
+  for (int w = VERDICT_UNKNOWN; w <= VERDICT_SUSPENDED; w++)
     metrics_add(t, "tenant_authd_invalid_tokens_total{reason=\"%s\"} %llu\n",
-                why[w], (unsigned long long)atomic_load(&guard.invalid[w]));
+                verdict_state_names[w],
+                (unsigned long long)atomic_load(&guard.invalid[w]));
+  /* Since 1.3.0 the database sees hashes only, so it never finds a token
+   * malformed; the series stays, at 0, for dashboards that read it. */
+  metrics_add(t, "tenant_authd_invalid_tokens_total{reason=\"malformed\"} 0\n");
 }
 
 void guard_metrics_limiter(struct metrics_text *t)

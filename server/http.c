@@ -220,8 +220,8 @@ static void http_item_done(struct pool_item *item)
 }
 
 /* Parks the request: suspends its connection and queues its item. When
- * the queue refuses it, the request is resumed at once: POOL_TIMEOUT
- * (overloaded) for a full queue, POOL_STOPPING while shutting down. */
+ * the queue refuses it, the request is resumed at once: VERDICT_TIMEOUT
+ * (overloaded) for a full queue, VERDICT_STOPPING while shutting down. */
 enum MHD_Result http_park(struct MHD_Connection *conn, struct http_request *req)
 {
   req->conn = conn;
@@ -232,11 +232,11 @@ enum MHD_Result http_park(struct MHD_Connection *conn, struct http_request *req)
   case POOL_QUEUED:
     break;
   case POOL_FULL:
-    req->item.verdict = POOL_TIMEOUT;
+    req->item.verdict.state = VERDICT_TIMEOUT;
     http_item_done(&req->item);
     break;
   case POOL_CLOSED:
-    req->item.verdict = POOL_STOPPING;
+    req->item.verdict.state = VERDICT_STOPPING;
     http_item_done(&req->item);
     break;
   }

@@ -2,8 +2,10 @@
  * see pool.h. Terms: the "queue" is a ring of item pointers in submit
  * order, guarded by pool.lock; "taking" moves items from its head to a pool
  * thread's own array; a "run" is what one pool thread took at once: one
- * ping, or up to batch_max verifications, sorted by token so that equal
- * tokens sit together and are sent once. Each pool thread owns one
+ * ping, or up to batch_max verifications, sorted by token hash so that
+ * equal tokens sit together and are sent once. The database answers what
+ * it holds of each token; the pool thread decides each item's ability
+ * from the token's abilities (ability.h). Each pool thread owns one
  * database connection (db.h), opened by pool_start on the thread's "home"
  * endpoint (endpoints.h; threads spread over them in turn); before each run
  * it chooses an endpoint and, to move, opens a connection there and closes
@@ -49,6 +51,7 @@ struct pool_thread {
   pthread_t id;
   struct db_conn *conn;
   unsigned home, cur;
+  struct db_token *tokens; /* a run's answers: DB_BATCH_MAX of them */
 };
 
 static struct {
@@ -60,6 +63,8 @@ static struct {
   struct pool_item **ring;
   size_t head, len; /* under lock */
   unsigned busy;    /* under lock: threads inside a run */
+  unsigned idle;    /* under lock: threads waiting on work */
+  unsigned woken;   /* under lock: signals of work not yet taken up */
   bool stopping;    /* under lock */
   bool started;
   struct pool_thread *threads; /* cfg.connections of them */
@@ -94,6 +99,26 @@ static void pool_move(struct pool_thread *th, unsigned to)
   th->cur = to;
 }
 
+/* Under lock: wakes one idle pool thread when items wait, no thread is
+ * already on its way to them, and either no call is running or a quarter
+ * of a batch waits. A woken thread takes every waiting item (up to
+ * batch_max), so one wake-up per batch is enough: a signal per item would
+ * wake threads that find nothing left, a futex round trip each. While a
+ * call runs, a few items wait for it to end rather than start a call of
+ * their own: the thread that ends it takes them at once, and the database
+ * pays one call for them instead of one each (a call's fixed cost is most
+ * of its cost). A lone item on an idle pool is taken at once. */
+static void pool_wake(void)
+{
+  unsigned enough = pool.cfg.batch_max / 4 > 0 ? pool.cfg.batch_max / 4 : 1;
+
+  if (pool.len > 0 && pool.woken == 0 && pool.idle > 0 &&
+      (pool.busy == 0 || pool.len >= enough)) {
+    pool.woken++;
+    pthread_cond_signal(&pool.work);
+  }
+}
+
 /* Under lock: removes and returns the head item. */
 static struct pool_item *pool_pop(void)
 {
@@ -104,52 +129,48 @@ static struct pool_item *pool_pop(void)
   return item;
 }
 
-/* Items verifying the same token for the same ability (or none) ask the
- * same question. */
-static int pool_by_question(const void *a, const void *b)
+/* Orders items by token hash: the same token sits together. */
+static int pool_by_hash(const void *a, const void *b)
 {
   const struct pool_item *x = *(struct pool_item *const *)a;
   const struct pool_item *y = *(struct pool_item *const *)b;
-  int c = memcmp(x->token, y->token, TOKEN_LEN);
 
-  return c != 0 ? c : strcmp(x->ability, y->ability);
+  return memcmp(x->hash, y->hash, TOKEN_HASH_LEN);
 }
 
-static void pool_finish(struct pool_item *item, enum pool_verdict v)
+/* Answers item with a state of the pool's own (no row). */
+static void pool_finish(struct pool_item *item, enum verdict_state state)
 {
-  item->verdict = v;
+  memset(&item->verdict, 0, sizeof item->verdict);
+  item->verdict.state = state;
   item->done(item);
 }
 
-/* Verifies the n items of a run in one statement on endpoint *cur and
- * answers each. A failed statement is tried once more on another usable
- * endpoint, when there is one: verification only reads. */
+/* Verifies the n items of a run in one call on endpoint *cur, each token
+ * once, and answers each item. A failed call is tried once more on another
+ * usable endpoint, when there is one: verification only reads. */
 static void pool_verify_run(struct pool_thread *th, struct pool_item **items,
                             size_t n)
 {
-  struct db_check checks[DB_BATCH_MAX];
-  struct db_verdict verdict[DB_BATCH_MAX];
-  size_t of[DB_BATCH_MAX]; /* item i's question is checks[of[i]] */
+  uint8_t hashes[DB_BATCH_MAX * TOKEN_HASH_LEN];
+  size_t of[DB_BATCH_MAX]; /* item i's token is th->tokens[of[i]] */
   size_t unique = 0;
   char err[256];
   uint64_t t0;
   enum db_result r;
   unsigned other;
 
-  qsort(items, n, sizeof items[0], pool_by_question);
+  qsort(items, n, sizeof items[0], pool_by_hash);
   for (size_t i = 0; i < n; i++) {
-    if (i == 0 || pool_by_question(&items[i - 1], &items[i]) != 0) {
-      checks[unique].token = items[i]->token;
-      checks[unique].ability =
-          items[i]->ability[0] != '\0' ? items[i]->ability : NULL;
-      unique++;
-    }
+    if (i == 0 || pool_by_hash(&items[i - 1], &items[i]) != 0)
+      memcpy(hashes + TOKEN_HASH_LEN * unique++, items[i]->hash,
+             TOKEN_HASH_LEN);
     of[i] = unique - 1;
   }
   metrics_observe(&pool.size_hist, unique);
   for (int attempt = 0;; attempt++) {
     t0 = clock_now_us();
-    r = db_verify_batch(th->conn, checks, unique, verdict, err, sizeof err);
+    r = db_verify_hashes(th->conn, hashes, unique, th->tokens, err, sizeof err);
     if (r != DB_BACKOFF)
       metrics_observe(&pool.call_hist, clock_since_us(t0));
     endpoints_note(th->cur, r, err);
@@ -164,17 +185,21 @@ static void pool_verify_run(struct pool_thread *th, struct pool_item **items,
   if (r != DB_OK) {
     atomic_fetch_add(&pool.batches_failed, 1);
     for (size_t i = 0; i < n; i++)
-      pool_finish(items[i], POOL_DB_ERROR);
+      pool_finish(items[i], VERDICT_DB_ERROR);
     return;
   }
   atomic_fetch_add(&pool.batches_ok, 1);
   for (size_t i = 0; i < n; i++) {
-    const struct db_verdict *v = &verdict[of[i]];
-    memcpy(items[i]->tenant_id, v->tenant_id, sizeof v->tenant_id);
-    items[i]->state = v->state;
-    pool_finish(items[i], v->state == DB_GRANTED      ? POOL_VALID
-                          : v->state == DB_NO_ABILITY ? POOL_FORBIDDEN
-                                                      : POOL_INVALID);
+    const struct db_token *t = &th->tokens[of[i]];
+    struct pool_item *item = items[i];
+
+    item->verdict = t->verdict;
+    item->verdict.granted =
+        t->verdict.state == VERDICT_VALID &&
+        (item->ability[0] == '\0' ||
+         ability_granted(t->abilities, t->abilities_len, item->ability,
+                         strlen(item->ability)));
+    item->done(item);
   }
 }
 
@@ -198,8 +223,7 @@ static void pool_revoke_run(struct pool_thread *th, struct pool_item *item)
     endpoints_note(th->cur, r, err);
   }
   atomic_fetch_add(r == DB_OK ? &pool.revokes_ok : &pool.revokes_failed, 1);
-  item->tenant_id[0] = '\0';
-  pool_finish(item, r == DB_OK ? POOL_VALID : POOL_DB_ERROR);
+  pool_finish(item, r == DB_OK ? VERDICT_VALID : VERDICT_DB_ERROR);
 }
 
 /* Pings endpoint *cur, then another usable one when it fails: ready while
@@ -216,8 +240,7 @@ static void pool_ping_run(struct pool_thread *th, struct pool_item *item)
     r = db_ping(th->conn, err, sizeof err);
     endpoints_note(th->cur, r, err);
   }
-  item->tenant_id[0] = '\0';
-  pool_finish(item, r == DB_OK ? POOL_VALID : POOL_DB_ERROR);
+  pool_finish(item, r == DB_OK ? VERDICT_VALID : VERDICT_DB_ERROR);
 }
 
 static void *pool_thread_main(void *arg)
@@ -251,8 +274,13 @@ static void *pool_thread_main(void *arg)
       pthread_cond_timedwait(&pool.rest, &pool.lock, &until);
       continue;
     }
-    while (!pool.stopping && pool.len == 0)
+    while (!pool.stopping && pool.len == 0) {
+      pool.idle++;
       pthread_cond_wait(&pool.work, &pool.lock);
+      pool.idle--;
+      if (pool.woken > 0)
+        pool.woken--;
+    }
     if (pool.len == 0)
       break; /* stopping, and nothing left */
     now = clock_now_us();
@@ -263,6 +291,7 @@ static void *pool_thread_main(void *arg)
              pool.ring[pool.head]->kind == POOL_VERIFY)
         run[n++] = pool_pop();
     }
+    pool_wake();
     pool.busy++;
     pthread_mutex_unlock(&pool.lock);
     for (size_t i = 0; i < n; i++)
@@ -283,7 +312,7 @@ static void *pool_thread_main(void *arg)
   return NULL;
 }
 
-/* Answers POOL_TIMEOUT to every item that waited queue_timeout_ms, at the
+/* Answers VERDICT_TIMEOUT to every item that waited queue_timeout_ms, at the
  * moment it does: items expire in submit order, so only the head is ever
  * due, and the thread sleeps until the head's deadline. */
 static void *pool_expiry_main(void *arg)
@@ -305,7 +334,7 @@ static void *pool_expiry_main(void *arg)
       pthread_mutex_unlock(&pool.lock);
       atomic_fetch_add(&pool.timed_out, n);
       for (size_t i = 0; i < n; i++)
-        pool_finish(pool.expired[i], POOL_TIMEOUT);
+        pool_finish(pool.expired[i], VERDICT_TIMEOUT);
       pthread_mutex_lock(&pool.lock);
       continue;
     }
@@ -318,8 +347,10 @@ static void *pool_expiry_main(void *arg)
 
 static void pool_free_buffers(void)
 {
-  for (unsigned i = 0; pool.threads != NULL && i < pool.cfg.connections; i++)
+  for (unsigned i = 0; pool.threads != NULL && i < pool.cfg.connections; i++) {
     db_conn_close(pool.threads[i].conn);
+    free(pool.threads[i].tokens);
+  }
   endpoints_free();
   free(pool.ring);
   free(pool.expired);
@@ -364,6 +395,12 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
         db_conn_open(s->groups[pool.threads[i].home], err, err_size);
     if (pool.threads[i].conn == NULL)
       goto fail;
+    pool.threads[i].tokens =
+        calloc(DB_BATCH_MAX, sizeof pool.threads[i].tokens[0]);
+    if (pool.threads[i].tokens == NULL) {
+      snprintf(err, err_size, "pool: out of memory for a batch's answers");
+      goto fail;
+    }
   }
   if (clock_cond_init(&pool.work) != 0) {
     snprintf(err, err_size, "pool: cannot make condition variables");
@@ -391,6 +428,7 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
     endpoints_forget_backoff(e);
   }
   pool.head = pool.len = 0;
+  pool.idle = pool.woken = 0;
   pool.stopping = false;
   for (; started < s->connections; started++) {
     rc = pthread_create(&pool.threads[started].id, NULL, pool_thread_main,
@@ -436,7 +474,7 @@ enum pool_submit_result pool_submit(struct pool_item *item)
   item->queued_us = clock_now_us();
   pool.ring[(pool.head + pool.len) % pool.cfg.queue_max] = item;
   pool.len++;
-  pthread_cond_signal(&pool.work);
+  pool_wake();
   pthread_mutex_unlock(&pool.lock);
   return POOL_QUEUED;
 }
@@ -456,7 +494,7 @@ void pool_stop(void)
   pthread_cond_broadcast(&pool.rest);
   pthread_mutex_unlock(&pool.lock);
   for (size_t i = 0; i < n; i++)
-    pool_finish(pool.left[i], POOL_STOPPING);
+    pool_finish(pool.left[i], VERDICT_STOPPING);
   pthread_join(pool.expiry_thread, NULL);
   for (unsigned i = 0; i < pool.cfg.connections; i++)
     pthread_join(pool.threads[i].id, NULL);

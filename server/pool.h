@@ -2,13 +2,13 @@
  * wait on the database: they "submit" an item to the queue and go on; a
  * "pool thread" owns one database connection (db.h) and, each time it is
  * free, takes every queued item up to the batch maximum and verifies them
- * all in one statement ("batch"), then reports each item's verdict through
+ * all in one call ("batch"), then reports each item's verdict through
  * its done callback. An idle pool takes a lone item at once: batches form
  * only while every connection is busy, so one client sees no added wait.
  *
  * Bounds: at most queue_max items wait; past that a submit is refused
  * ("shed"). An item that waits longer than queue_timeout_ms is answered
- * POOL_TIMEOUT by the "expiry thread", whatever the database is doing.
+ * VERDICT_TIMEOUT by the "expiry thread", whatever the database is doing.
  * Every item submitted gets exactly one done call, from a pool thread or
  * the expiry thread; after it the pool never touches the item again.
  * Plain C and pthreads: no libmicrohttpd types. */
@@ -19,11 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ability.h"
 #include "db.h"
 #include "metrics.h"
 #include "token.h"
-
-#define POOL_ABILITY_MAX 64 /* the longest ability name (auth.h grammar) */
+#include "verdict.h"
 
 enum pool_kind {
   POOL_VERIFY, /* verify token, for ability when one is set */
@@ -31,25 +31,18 @@ enum pool_kind {
   POOL_REVOKE  /* revoke token, given in clear (POST /revoke) */
 };
 
-enum pool_verdict {
-  POOL_VALID,     /* verify: tenant_id is set; ping, revoke: it ran */
-  POOL_INVALID,   /* verify: state says why */
-  POOL_FORBIDDEN, /* verify: valid, but the token lacks the ability */
-  POOL_DB_ERROR,  /* the database failed or timed out: no verdict */
-  POOL_TIMEOUT,   /* waited in the queue past queue_timeout_ms */
-  POOL_STOPPING   /* the pool stopped before a connection took it */
-};
-
 struct pool_item {
   /* Set by the submitter. */
   enum pool_kind kind;
-  char token[TOKEN_LEN]; /* POOL_VERIFY, POOL_REVOKE: a well-formed token */
-  char ability[POOL_ABILITY_MAX + 1]; /* POOL_VERIFY: "" for none */
+  char token[TOKEN_LEN];        /* POOL_REVOKE: a well-formed token, in clear */
+  uint8_t hash[TOKEN_HASH_LEN]; /* POOL_VERIFY: the token's SHA-256 */
+  char ability[ABILITY_NAME_MAX + 1]; /* POOL_VERIFY: "" for none */
   void (*done)(struct pool_item *item);
-  /* Set by the pool before done. */
-  enum pool_verdict verdict;
-  enum db_state state; /* POOL_VALID, POOL_INVALID, POOL_FORBIDDEN */
-  char tenant_id[TOKEN_UUID_LEN + 1];
+  /* Set by the pool before done: for a verification, the database's word
+   * for the token and its row, and whether it grants the ability (decided
+   * here, by ability.h); for a ping or a revocation, VERDICT_VALID when it
+   * ran; else the pool's own VERDICT_DB_ERROR, _TIMEOUT or _STOPPING. */
+  struct verdict verdict;
   uint64_t queued_us; /* clock_now_us() at submit */
 };
 
@@ -78,7 +71,7 @@ enum pool_submit_result {
  * not be called. */
 enum pool_submit_result pool_submit(struct pool_item *item);
 
-/* Stops taking items, answers every queued one POOL_STOPPING, waits for
+/* Stops taking items, answers every queued one VERDICT_STOPPING, waits for
  * the batches running, joins the threads. Idempotent. */
 void pool_stop(void);
 
@@ -86,7 +79,7 @@ struct pool_stats {
   unsigned queued;    /* waiting now */
   unsigned busy;      /* pool threads running a batch now */
   uint64_t shed;      /* submits refused: queue full */
-  uint64_t timed_out; /* items answered POOL_TIMEOUT */
+  uint64_t timed_out; /* items answered VERDICT_TIMEOUT */
   uint64_t batches_ok, batches_failed;
   uint64_t retries; /* database calls retried once (db.h) */
   uint64_t revokes_ok, revokes_failed;

@@ -81,7 +81,7 @@ enum MHD_Result revoke_start(struct MHD_Connection *conn,
 enum MHD_Result revoke_resume(struct MHD_Connection *conn,
                               struct http_request *req)
 {
-  if (req->item.verdict == POOL_VALID)
+  if (req->item.verdict.state == VERDICT_VALID)
     return http_reply(conn, req, MHD_HTTP_OK, NULL, NULL, NULL, 0);
   return http_unavailable(conn, req,
                           "{\"error\":\"unavailable\",\"error_description\":"

@@ -147,7 +147,8 @@ static enum MHD_Result routes_readyz(struct MHD_Connection *conn,
 static enum MHD_Result routes_readyz_resumed(struct MHD_Connection *conn,
                                              struct http_request *req)
 {
-  return routes_ready_answer(conn, req, req->item.verdict == POOL_VALID);
+  return routes_ready_answer(conn, req,
+                             req->item.verdict.state == VERDICT_VALID);
 }
 
 /* Each module writes its own families, in this order. */

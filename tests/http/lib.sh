@@ -46,14 +46,14 @@ http_setup() {
     || ta_die "could not create the verifier account"
 }
 
-# Prepared statements executed, but for CALLs: what verifications reached
-# the database, not counting the usage flusher's note_tenant_token_use.
-# Exact only while no CALL runs: since 1.3.0 a writing routine CALLs
-# tenant_auth_require_writable inside, so each note counts -1 here.
+# Verifications that reached the database: prepared statements executed,
+# less those that start a transaction of their own (Com_begin): the usage
+# flusher's note_tenant_token_use and POST /revoke's
+# revoke_leaked_tenant_token do, verify_tenant_token_hashes never does.
 com_stmt_execute() {
   sql "SELECT SUM(IF(VARIABLE_NAME = 'COM_STMT_EXECUTE', 1, -1) * VARIABLE_VALUE)
          FROM information_schema.GLOBAL_STATUS
-        WHERE VARIABLE_NAME IN ('COM_STMT_EXECUTE', 'COM_CALL_PROCEDURE')"
+        WHERE VARIABLE_NAME IN ('COM_STMT_EXECUTE', 'COM_BEGIN')"
 }
 
 REALM='Bearer realm="tenant_auth"'

@@ -50,14 +50,48 @@ static void check_without_database(void)
   }
 }
 
+/* A verdict becomes an outcome in one place; "granted" matters only for a
+ * valid token. */
+static enum auth_outcome outcome(enum verdict_state state, bool granted)
+{
+  struct verdict v = {.state = state, .granted = granted};
+
+  return auth_outcome_of(&v);
+}
+
 static void check_verdicts(void)
 {
-  CHECK(auth_from_verdict(POOL_VALID) == AUTH_OK);
-  CHECK(auth_from_verdict(POOL_INVALID) == AUTH_INVALID);
-  CHECK(auth_from_verdict(POOL_DB_ERROR) == AUTH_DB_ERROR);
-  CHECK(auth_from_verdict(POOL_STOPPING) == AUTH_DB_ERROR);
-  CHECK(auth_from_verdict(POOL_TIMEOUT) == AUTH_OVERLOADED);
-  CHECK(auth_from_verdict(POOL_FORBIDDEN) == AUTH_FORBIDDEN);
+  CHECK(outcome(VERDICT_VALID, true) == AUTH_OK);
+  CHECK(outcome(VERDICT_VALID, false) == AUTH_FORBIDDEN);
+  CHECK(outcome(VERDICT_UNKNOWN, false) == AUTH_INVALID);
+  CHECK(outcome(VERDICT_REVOKED, false) == AUTH_INVALID);
+  CHECK(outcome(VERDICT_EXPIRED, true) == AUTH_INVALID);
+  CHECK(outcome(VERDICT_SUSPENDED, true) == AUTH_INVALID);
+  CHECK(outcome(VERDICT_DB_ERROR, false) == AUTH_DB_ERROR);
+  CHECK(outcome(VERDICT_STOPPING, false) == AUTH_DB_ERROR);
+  CHECK(outcome(VERDICT_TIMEOUT, false) == AUTH_OVERLOADED);
+  CHECK(outcome(VERDICT_STATES, true) == AUTH_DB_ERROR);
+}
+
+/* The database's words, read once into a state: only the four it sends. */
+static void check_state_words(void)
+{
+  enum verdict_state st = VERDICT_STATES;
+
+  CHECK(verdict_state_parse("valid", 5, &st) && st == VERDICT_VALID);
+  CHECK(verdict_state_parse("revoked", 7, &st) && st == VERDICT_REVOKED);
+  CHECK(verdict_state_parse("expired", 7, &st) && st == VERDICT_EXPIRED);
+  CHECK(verdict_state_parse("suspended", 9, &st) && st == VERDICT_SUSPENDED);
+  st = VERDICT_STATES;
+  CHECK(!verdict_state_parse("unknown", 7, &st)); /* no row, not a word */
+  CHECK(!verdict_state_parse("db_error", 8, &st));
+  CHECK(!verdict_state_parse("Valid", 5, &st));
+  CHECK(!verdict_state_parse("valid\0", 6, &st));
+  CHECK(!verdict_state_parse("vali", 4, &st));
+  CHECK(!verdict_state_parse("", 0, &st));
+  CHECK(st == VERDICT_STATES);
+  CHECK(strcmp(verdict_state_names[VERDICT_UNKNOWN], "unknown") == 0);
+  CHECK(strcmp(verdict_state_names[VERDICT_SUSPENDED], "suspended") == 0);
 }
 
 static void check_failures(void)
@@ -138,6 +172,7 @@ int main(void)
   check_abilities();
   check_without_database();
   check_verdicts();
+  check_state_words();
   check_failures();
   check_denials();
   return test_finish("auth");

@@ -5,11 +5,13 @@
  * "held": a verify call then waits until the test releases it, which is how
  * items are made to wait in the queue. Every wait here is for a state (an
  * item answered, a call begun), never for a time; a hang is CTest's
- * timeout. Covered: one item answered; a batch formed while the connection
- * is busy, equal questions sent once; shedding when queue_max wait;
- * deadlines answered POOL_TIMEOUT by the expiry thread while the database
- * hangs; a failed statement; stop with items parked (POOL_STOPPING for the
- * queued, the running batch still answered, POOL_CLOSED after). */
+ * timeout. Covered: one item answered, the database's state and row
+ * carried to it unchanged; a batch formed while the connection is busy,
+ * equal tokens sent once whatever ability each item asks, each ability
+ * decided on the token's abilities; shedding when queue_max wait; deadlines
+ * answered VERDICT_TIMEOUT by the expiry thread while the database hangs; a
+ * failed call; stop with items parked (VERDICT_STOPPING for the queued, the
+ * running batch still answered, POOL_CLOSED after). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -58,11 +60,12 @@ enum db_result db_ping(struct db_conn *c, char *err, size_t err_size)
   return DB_OK;
 }
 
-/* Every token starting with 'r' is revoked; the others are granted, with
- * a tenant id made of the token's first byte. */
-enum db_result db_verify_batch(struct db_conn *c, const struct db_check *checks,
-                               size_t n, struct db_verdict *out, char *err,
-                               size_t err_size)
+/* By the hash's first byte: 'u' unknown, 'r' revoked, 's' valid with the
+ * abilities ["metrics:*"], anything else valid with ["*"]; the tenant id
+ * is made of that byte, the token id is it too. */
+enum db_result db_verify_hashes(struct db_conn *c, const unsigned char *hashes,
+                                size_t n, struct db_token *out, char *err,
+                                size_t err_size)
 {
   bool fail;
 
@@ -80,14 +83,22 @@ enum db_result db_verify_batch(struct db_conn *c, const struct db_check *checks,
     return DB_ERROR;
   }
   for (size_t i = 0; i < n; i++) {
-    if (checks[i].token[0] == 'r') {
-      out[i].state = DB_REVOKED;
-      out[i].tenant_id[0] = '\0';
-    } else {
-      out[i].state = DB_GRANTED;
-      memset(out[i].tenant_id, checks[i].token[0], TOKEN_UUID_LEN);
-      out[i].tenant_id[TOKEN_UUID_LEN] = '\0';
-    }
+    unsigned char b = hashes[i * TOKEN_HASH_LEN];
+    const char *set = b == 's' ? "[\"metrics:*\"]" : "[\"*\"]";
+
+    memset(&out[i], 0, sizeof out[i]);
+    out[i].verdict.state = b == 'u'   ? VERDICT_UNKNOWN
+                           : b == 'r' ? VERDICT_REVOKED
+                                      : VERDICT_VALID;
+    if (b == 'u')
+      continue;
+    memset(out[i].verdict.tenant_id, b, TOKEN_UUID_LEN);
+    out[i].verdict.token_id = b;
+    out[i].verdict.issued_at = 1700000000;
+    out[i].verdict.expires_at = VERDICT_NEVER;
+    out[i].verdict.granted = true; /* not the database's to say */
+    out[i].abilities_len = strlen(set);
+    memcpy(out[i].abilities, set, out[i].abilities_len);
   }
   return DB_OK;
 }
@@ -141,7 +152,7 @@ static void test_item_init(struct test_item *t, char c)
 {
   memset(t, 0, sizeof *t);
   t->item.kind = POOL_VERIFY;
-  memset(t->item.token, c, TOKEN_LEN);
+  memset(t->item.hash, c, TOKEN_HASH_LEN);
   t->item.done = test_done;
 }
 
@@ -209,27 +220,34 @@ static void start(unsigned queue_max, unsigned timeout_ms)
 
 static void test_one(void)
 {
-  struct test_item a, r;
+  struct test_item a, r, u;
 
   start(4, 60000);
   test_item_init(&a, 'a');
   CHECK(pool_submit(&a.item) == POOL_QUEUED);
   wait_done(&a);
-  CHECK(a.item.verdict == POOL_VALID);
-  CHECK(a.item.state == DB_GRANTED);
-  CHECK(a.item.tenant_id[0] == 'a' && strlen(a.item.tenant_id) == 36);
+  CHECK(a.item.verdict.state == VERDICT_VALID && a.item.verdict.granted);
+  CHECK(a.item.verdict.tenant_id[0] == 'a' &&
+        strlen(a.item.verdict.tenant_id) == 36);
+  CHECK(a.item.verdict.token_id == 'a');
+  CHECK(a.item.verdict.issued_at == 1700000000);
+  CHECK(a.item.verdict.expires_at == VERDICT_NEVER);
   test_item_init(&r, 'r');
   CHECK(pool_submit(&r.item) == POOL_QUEUED);
   wait_done(&r);
-  CHECK(r.item.verdict == POOL_INVALID);
-  CHECK(r.item.state == DB_REVOKED);
+  CHECK(r.item.verdict.state == VERDICT_REVOKED && !r.item.verdict.granted);
+  test_item_init(&u, 'u');
+  CHECK(pool_submit(&u.item) == POOL_QUEUED);
+  wait_done(&u);
+  CHECK(u.item.verdict.state == VERDICT_UNKNOWN && !u.item.verdict.granted);
+  CHECK(u.item.verdict.tenant_id[0] == '\0');
   CHECK(endpoints_up() == 1);
   pool_stop();
 }
 
 /* While the one connection is held, items queue; released, it takes them
- * all in one statement, with equal tokens asked once. Past queue_max a
- * submit is shed. */
+ * all in one call, with equal tokens asked once, each item's ability
+ * decided on its token's abilities. Past queue_max a submit is shed. */
 static void test_batch_and_shed(void)
 {
   struct test_item first, q[4], extra;
@@ -239,10 +257,13 @@ static void test_batch_and_shed(void)
   hold(true);
   pool_get_stats(&st0);
   run_held(&first, 'f'); /* the queue is empty again */
-  test_item_init(&q[0], 'b');
+  test_item_init(&q[0], 's');
+  strcpy(q[0].item.ability, "metrics:write");
   test_item_init(&q[1], 'c');
-  test_item_init(&q[2], 'b'); /* the same question as q[0] */
+  test_item_init(&q[2], 's'); /* the same token as q[0], another ability */
+  strcpy(q[2].item.ability, "metricsx:write");
   test_item_init(&q[3], 'd');
+  strcpy(q[3].item.ability, "reports:pdf");
   for (int i = 0; i < 4; i++)
     CHECK(pool_submit(&q[i].item) == POOL_QUEUED);
   test_item_init(&extra, 'e');
@@ -254,11 +275,14 @@ static void test_batch_and_shed(void)
   hold(false);
   for (int i = 0; i < 4; i++) {
     wait_done(&q[i]);
-    CHECK(q[i].item.verdict == POOL_VALID);
+    CHECK(q[i].item.verdict.state == VERDICT_VALID);
   }
+  CHECK(q[0].item.verdict.granted);  /* metrics:* grants metrics:write */
+  CHECK(!q[2].item.verdict.granted); /* ... not metricsx:write */
+  CHECK(q[1].item.verdict.granted && q[3].item.verdict.granted); /* "*" */
   wait_done(&first);
-  CHECK(first.item.verdict == POOL_VALID);
-  CHECK(q[2].item.tenant_id[0] == 'b');
+  CHECK(first.item.verdict.state == VERDICT_VALID);
+  CHECK(q[2].item.verdict.tenant_id[0] == 's');
   pthread_mutex_lock(&db.lock);
   CHECKF(db.calls == 2, "calls %u, expected 2", db.calls);
   CHECKF(db.last_n == 3, "last batch asked %zu tokens, expected 3", db.last_n);
@@ -269,7 +293,7 @@ static void test_batch_and_shed(void)
   pool_stop();
 }
 
-/* A database that hangs: the queued item is answered POOL_TIMEOUT by the
+/* A database that hangs: the queued item is answered VERDICT_TIMEOUT by the
  * expiry thread all the same, the held one when its call returns. */
 static void test_deadline(void)
 {
@@ -283,17 +307,17 @@ static void test_deadline(void)
   test_item_init(&waiting, 'w');
   CHECK(pool_submit(&waiting.item) == POOL_QUEUED);
   wait_done(&waiting); /* while the database still hangs */
-  CHECK(waiting.item.verdict == POOL_TIMEOUT);
+  CHECK(waiting.item.verdict.state == VERDICT_TIMEOUT);
   pool_get_stats(&st);
   CHECK(st.timed_out >= st0.timed_out + 1);
   CHECK(st.queued == 0);
   hold(false);
   wait_done(&held);
-  CHECK(held.item.verdict == POOL_VALID);
+  CHECK(held.item.verdict.state == VERDICT_VALID);
   pool_stop();
 }
 
-/* A failed statement answers POOL_DB_ERROR and marks the endpoint down. */
+/* A failed call answers VERDICT_DB_ERROR and marks the endpoint down. */
 static void test_failure(void)
 {
   struct test_item a;
@@ -307,7 +331,7 @@ static void test_failure(void)
   test_item_init(&a, 'a');
   CHECK(pool_submit(&a.item) == POOL_QUEUED);
   wait_done(&a);
-  CHECK(a.item.verdict == POOL_DB_ERROR);
+  CHECK(a.item.verdict.state == VERDICT_DB_ERROR);
   CHECK(endpoints_up() == 0);
   pool_get_stats(&st);
   CHECK(st.batches_failed == st0.batches_failed + 1);
@@ -321,7 +345,7 @@ static void *stopper(void *arg)
   return NULL;
 }
 
-/* Stop with items parked: the queued ones are answered POOL_STOPPING at
+/* Stop with items parked: the queued ones are answered VERDICT_STOPPING at
  * once, before the running statement ends; that one is still answered by
  * its result; a submit during the stop is refused. */
 static void test_stop_parked(void)
@@ -339,7 +363,7 @@ static void test_stop_parked(void)
   REQUIRE(pthread_create(&th, NULL, stopper, NULL) == 0);
   for (int i = 0; i < 3; i++) {
     wait_done(&q[i]);
-    CHECK(q[i].item.verdict == POOL_STOPPING);
+    CHECK(q[i].item.verdict.state == VERDICT_STOPPING);
   }
   test_item_init(&late, 'l');
   CHECK(pool_submit(&late.item) == POOL_CLOSED);
@@ -349,7 +373,7 @@ static void test_stop_parked(void)
   hold(false);
   pthread_join(th, NULL);
   CHECK(running.done);
-  CHECK(running.item.verdict == POOL_VALID);
+  CHECK(running.item.verdict.state == VERDICT_VALID);
   pthread_mutex_lock(&db.lock);
   CHECKF(db.answered == 4, "answered %u, expected 4", db.answered);
   pthread_mutex_unlock(&db.lock);
