@@ -98,6 +98,9 @@ static const struct cfg_setting cfg_settings[] = {
      "option-file group for writing use; default: --db-group"},
     {"usage-max", CFG_UINT, CFG_AT(usage_max), "100000", 1, 4194304, "N",
      "distinct tokens whose use waits to be written"},
+    {"usage-timeout", CFG_UINT, CFG_AT(usage_timeout), "60", 4, 3600, "SECONDS",
+     "database read and write timeout of the calls writing use; each is "
+     "sized to take at most a quarter of it"},
     {"trusted-proxy", CFG_NETS, CFG_AT(trusted), NULL, 0, CFG_TRUSTED_MAX,
      "ADDR[/PREFIX]", "peer whose --client-ip-header is believed"},
     {"client-ip-header", CFG_HEADER, CFG_AT(client_ip_header),

@@ -65,6 +65,7 @@ struct cfg {
   unsigned usage_interval;      /* seconds between usage flushes; 0: off */
   unsigned usage_max;           /* distinct hashes pending at most */
   const char *usage_db_group;   /* NULL: db_group */
+  unsigned usage_timeout;       /* seconds: the flusher's read/write timeout */
   /* introspection-client= and introspection-secret= (file-only). */
   struct introspect_clients introspection;
 

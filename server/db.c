@@ -52,6 +52,7 @@ struct db_conn {
   char last_err[192];
   unsigned last_errno; /* of the statement that failed last; 0 otherwise */
   const char *group;   /* option-file group */
+  unsigned timeout_s;  /* read and write timeout; 0: db_cfg's */
 };
 
 static struct db_settings db_cfg;
@@ -117,8 +118,9 @@ static int db_causal_reads(MYSQL *m, char *err, size_t err_size)
 static int db_connect(struct db_conn *t, char *err, size_t err_size)
 {
   unsigned connect_timeout = db_cfg.connect_timeout;
-  unsigned read_timeout = db_cfg.read_timeout;
-  unsigned write_timeout = db_cfg.write_timeout;
+  unsigned read_timeout = t->timeout_s > 0 ? t->timeout_s : db_cfg.read_timeout;
+  unsigned write_timeout =
+      t->timeout_s > 0 ? t->timeout_s : db_cfg.write_timeout;
   my_bool reconnect = 0;
   MYSQL *m = mysql_init(NULL);
 
@@ -489,6 +491,11 @@ struct db_conn *db_conn_open(const char *group, char *err, size_t err_size)
   }
   c->group = group != NULL ? group : db_cfg.group;
   return c;
+}
+
+void db_conn_set_timeout(struct db_conn *c, unsigned seconds)
+{
+  c->timeout_s = seconds;
 }
 
 void db_conn_close(struct db_conn *c)

@@ -61,6 +61,11 @@ struct db_conn *db_conn_open(const char *group, char *err, size_t err_size);
 /* Closes c and frees it; NULL does nothing. */
 void db_conn_close(struct db_conn *c);
 
+/* Gives c's calls a read and write timeout of seconds of their own instead
+ * of the settings' (0: the settings' again), from its next connect: the
+ * usage flusher's calls do more work than a verification. */
+void db_conn_set_timeout(struct db_conn *c, unsigned seconds);
+
 #define DB_BATCH_MAX 64 /* tokens one verify call takes here, at most */
 
 /* What the database holds of one token, from verify_tenant_token_hashes:

@@ -23,6 +23,9 @@ static struct {
   struct db_conn *conn; /* the flusher's own connection */
   unsigned interval_ms;
   unsigned retry_max_ms;
+  uint64_t target_ms;      /* a call should take at most this: timeout / 4 */
+  size_t chunk;            /* hashes the next call takes (usage_chunk_next) */
+  atomic_size_t chunk_now; /* chunk, for /metrics */
   pthread_t thread;
   bool started;
   pthread_mutex_t lock;
@@ -33,8 +36,26 @@ static struct {
   atomic_uint_fast64_t flushes, failures, noted;
 } fl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* One round: takes every pending hash and writes it in calls of at most
- * DB_NOTE_MAX; on a failure puts back what was not written. True when
+/* Writes n hashes in one call, timed: the chunk follows what a call that
+ * worked took, and shrinks after one that failed after running long (most
+ * likely too big for the timeout); a quick failure says nothing of it. */
+static enum db_result flusher_call(const uint8_t *hashes, size_t n, char *err,
+                                   size_t err_size)
+{
+  uint64_t t0 = clock_now_us(), took_ms;
+  enum db_result r = db_note_use(fl.conn, hashes, n, err, err_size);
+
+  took_ms = clock_since_us(t0) / 1000;
+  if (r == DB_OK || took_ms > fl.target_ms) {
+    fl.chunk =
+        usage_chunk_next(fl.chunk, n, took_ms, fl.target_ms, DB_NOTE_MAX);
+    atomic_store(&fl.chunk_now, fl.chunk);
+  }
+  return r;
+}
+
+/* One round: takes every pending hash and writes it in calls of a chunk
+ * each; on a failure puts back what was not written. True when
  * everything taken was written (or nothing was pending). */
 static bool flusher_round(void)
 {
@@ -46,9 +67,9 @@ static bool flusher_round(void)
   if (n == 0)
     return true;
   while (done < n) {
-    size_t chunk = n - done < DB_NOTE_MAX ? n - done : DB_NOTE_MAX;
-    if (db_note_use(fl.conn, hashes + done * TOKEN_HASH_LEN, chunk, err,
-                    sizeof err) != DB_OK)
+    size_t chunk = n - done < fl.chunk ? n - done : fl.chunk;
+    if (flusher_call(hashes + done * TOKEN_HASH_LEN, chunk, err, sizeof err) !=
+        DB_OK)
       break;
     done += chunk;
     atomic_fetch_add(&fl.noted, chunk);
@@ -98,8 +119,8 @@ static void *flusher_main(void *arg)
 }
 
 int flusher_start(struct usage_set *set, unsigned interval_s,
-                  unsigned retry_max_ms, const char *group, char *err,
-                  size_t err_size)
+                  unsigned retry_max_ms, unsigned timeout_s, const char *group,
+                  char *err, size_t err_size)
 {
   int rc;
 
@@ -110,6 +131,9 @@ int flusher_start(struct usage_set *set, unsigned interval_s,
   if (fl.retry_max_ms < FLUSHER_BACKOFF_MIN_MS)
     fl.retry_max_ms = FLUSHER_BACKOFF_MIN_MS;
   fl.stopping = false;
+  fl.target_ms = (uint64_t)timeout_s * 1000 / 4;
+  fl.chunk = FLUSHER_CHUNK_FIRST;
+  atomic_store(&fl.chunk_now, fl.chunk);
   if (clock_cond_init(&fl.wake) != 0) {
     snprintf(err, err_size, "usage flusher: cannot make a condition variable");
     return -1;
@@ -119,6 +143,7 @@ int flusher_start(struct usage_set *set, unsigned interval_s,
     pthread_cond_destroy(&fl.wake);
     return -1;
   }
+  db_conn_set_timeout(fl.conn, timeout_s);
   rc = pthread_create(&fl.thread, NULL, flusher_main, NULL);
   if (rc != 0) {
     db_conn_close(fl.conn);
@@ -167,4 +192,8 @@ void flusher_metrics(struct metrics_text *t)
                   fs.failures);
   metrics_counter(t, "tenant_authd_usage_noted_total",
                   "Token uses written by note_tenant_token_use.", fs.noted);
+  metrics_gauge(t, "tenant_authd_usage_chunk",
+                "Hashes the usage flusher sends per call now; it shrinks "
+                "when a call runs past a quarter of --usage-timeout.",
+                (double)atomic_load(&fl.chunk_now));
 }

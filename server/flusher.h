@@ -1,10 +1,15 @@
 /* flusher.h: the background thread that writes token use to the database.
  * Every "interval" it takes the hashes gathered in a usage set (usage.h)
  * and sends them with CALL note_tenant_token_use on its own connection
- * (db.h), DB_NOTE_MAX hashes per call. A "flush" is one such
- * round; a failed one puts what it did not write back into the set and the
- * next round comes after a backoff instead of a whole interval. Requests
- * never wait for it: their verdicts do not depend on it. */
+ * (db.h), a "chunk" of at most DB_NOTE_MAX hashes per call. A "flush" is
+ * one such round; a failed one puts what it did not write back into the
+ * set and the next round comes after a backoff instead of a whole
+ * interval. Its connection has a "timeout" of its own, and each call is
+ * sized to take at most a quarter of it: the chunk starts at
+ * FLUSHER_CHUNK_FIRST and follows usage_chunk_next, so a slow database
+ * gets smaller calls rather than calls it is still running when the
+ * client gives up on them. Requests never wait for it: their verdicts do
+ * not depend on it. */
 #ifndef TENANT_AUTHD_FLUSHER_H
 #define TENANT_AUTHD_FLUSHER_H
 
@@ -14,6 +19,8 @@
 #include "metrics.h"
 #include "usage.h"
 
+#define FLUSHER_CHUNK_FIRST 256 /* hashes of the first call */
+
 struct flusher_stats {
   uint64_t flushes;  /* rounds that wrote everything they took */
   uint64_t failures; /* rounds that failed and put hashes back */
@@ -21,14 +28,15 @@ struct flusher_stats {
 };
 
 /* Starts the thread, flushing set every interval_s seconds; at most
- * retry_max_ms between attempts after a failure. Its connection reads
+ * retry_max_ms between attempts after a failure; timeout_s is its
+ * connection's read and write timeout (--usage-timeout). It reads
  * option-file group group (NULL: the verification connections' group), so
  * that use can be written to a primary while verification reads a replica.
  * set and group must live until flusher_stop returns. 0 on success, else
  * the reason is in err. */
 int flusher_start(struct usage_set *set, unsigned interval_s,
-                  unsigned retry_max_ms, const char *group, char *err,
-                  size_t err_size);
+                  unsigned retry_max_ms, unsigned timeout_s, const char *group,
+                  char *err, size_t err_size);
 
 /* Wakes the thread, which flushes once more and exits, and joins it.
  * Returns how many hashes that last flush could not write. Does nothing
@@ -38,7 +46,8 @@ size_t flusher_stop(void);
 /* Counters since flusher_start; all zero when it was not started. */
 void flusher_get_stats(struct flusher_stats *out);
 
-/* Appends the flusher's counters (flushes, failures, noted) to t. */
+/* Appends the flusher's counters (flushes, failures, noted) and its
+ * chunk to t. */
 void flusher_metrics(struct metrics_text *t);
 
 #endif

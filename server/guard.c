@@ -1,10 +1,12 @@
 /* guard.c: the middleware of protected routes (route.h), and the failure
- * limiter every route asks through guard_blocked and guard_failed. Terms:
+ * limiter every route asks through guard_reserve and guard_settle. Terms:
  * a request is "authenticated" once its outcome (auth.h) is known: from
  * the credentials alone (missing, malformed: no database call) or from the
  * pool's verdict after a park. A token that verifies is "noted" in the
  * usage set for the flusher. The token is hashed here, once: the pool, the
- * database and the usage set only ever see its hash. */
+ * database and the usage set only ever see its hash. A "reservation" is a
+ * failure counted when a request starts, before its outcome is known, and
+ * given back if the outcome is not a failure. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,22 +40,29 @@ void guard_stop(void)
   guard.limiter = NULL;
 }
 
-bool guard_blocked(struct MHD_Connection *conn, struct http_request *req,
+bool guard_reserve(struct MHD_Connection *conn, struct http_request *req,
                    unsigned *retry_after_s)
 {
+  uint64_t now;
+
   if (guard.limiter == NULL)
-    return false;
+    return true;
   http_client(conn, req);
-  return limiter_blocked(guard.limiter, &req->limit_key,
-                         limiter_now_ms(guard.limiter), retry_after_s);
+  now = limiter_now_ms(guard.limiter);
+  if (!limiter_reserve(guard.limiter, &req->limit_key, now, retry_after_s))
+    return false;
+  req->reserved_ms = now;
+  return true;
 }
 
-void guard_failed(struct MHD_Connection *conn, struct http_request *req)
+void guard_settle(struct http_request *req, bool failure)
 {
-  if (guard.limiter == NULL)
+  if (req->reserved_ms == 0)
     return;
-  http_client(conn, req);
-  limiter_fail(guard.limiter, &req->limit_key, limiter_now_ms(guard.limiter));
+  if (!failure)
+    limiter_refund(guard.limiter, &req->limit_key, req->reserved_ms,
+                   limiter_now_ms(guard.limiter));
+  req->reserved_ms = 0;
 }
 
 enum MHD_Result guard_too_many(struct MHD_Connection *conn,
@@ -100,19 +109,19 @@ static enum MHD_Result guard_deny(struct MHD_Connection *conn,
   return http_reply(conn, req, d->status, HTTP_JSON, d->body, h, n);
 }
 
-/* Ends authentication with outcome: counts it, tells the limiter about a
- * failure, then answers through the route or denies. */
+/* Ends authentication with outcome: counts it, settles the request's
+ * reservation (kept for a failure, else given back), then answers through
+ * the route or denies. */
 static enum MHD_Result guard_authenticated(struct MHD_Connection *conn,
                                            struct http_request *req,
                                            enum auth_outcome outcome,
                                            http_handler answer)
 {
   atomic_fetch_add(&guard.auth[outcome], 1);
+  guard_settle(req, auth_is_failure(outcome));
   if (outcome == AUTH_OK)
     return answer(conn, req);
   req->tenant_id[0] = '\0';
-  if (auth_is_failure(outcome))
-    guard_failed(conn, req);
   return guard_deny(conn, req, outcome);
 }
 
@@ -127,8 +136,10 @@ enum MHD_Result guard_start_request(struct MHD_Connection *conn,
   size_t cred_len;
 
   /* A blocked address is answered before its credentials are even parsed:
-   * a flood of guesses costs neither parsing nor a database call. */
-  if (guard_blocked(conn, req, &retry_after_s)) {
+   * a flood of guesses costs neither parsing nor a database call. Else
+   * the request reserves its failure now, before the database is asked:
+   * guesses sent at once count before their answers come back. */
+  if (!guard_reserve(conn, req, &retry_after_s)) {
     atomic_fetch_add(&guard.auth[AUTH_RATE_LIMITED], 1);
     return guard_too_many(conn, req, retry_after_s);
   }

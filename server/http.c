@@ -64,6 +64,8 @@ static atomic_uint http_in_flight;
  * (parked ones included): what a shutdown waits for, not clients still
  * sending a request. */
 static atomic_uint http_answering;
+/* Connections the client reset while MHD read or answered (http_mhd_log). */
+static atomic_uint_fast64_t http_client_resets;
 static struct log_limit http_mhd_log_limit = {.per_second = 10};
 static struct log_limit http_refused_log_limit = {.per_second = 1};
 
@@ -266,6 +268,14 @@ void http_metrics_in_flight(struct metrics_text *t)
                 atomic_load(&http_in_flight));
 }
 
+void http_metrics_client_resets(struct metrics_text *t)
+{
+  metrics_counter(t, "tenant_authd_client_resets_total",
+                  "Connections the client reset while a request was read "
+                  "or answered.",
+                  atomic_load(&http_client_resets));
+}
+
 static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn,
                                                struct http_request *req)
 {
@@ -461,6 +471,18 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
   free(req);
 }
 
+/* True when an MHD message says the client reset or closed the connection
+ * under it: "The connection was forcibly closed by remote peer"
+ * (ECONNRESET) or "The socket is no longer available for sending" (EPIPE),
+ * the errors MHD names when a read or a send fails so. */
+static bool http_mhd_client_reset(const char *msg)
+{
+  return strstr(msg, "forcibly closed by remote peer") != NULL ||
+         strstr(msg, "no longer available for sending") != NULL;
+}
+
+/* MHD's messages are warnings, at most http_mhd_log_limit a second, but
+ * a client's reset, which is only counted. */
 __attribute__((format(printf, 2, 0))) static void
 http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -468,15 +490,20 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
   size_t n;
 
   (void)cls;
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  if (http_mhd_client_reset(msg)) {
+    atomic_fetch_add(&http_client_resets, 1);
+    return;
+  }
   if (!log_allow(&http_mhd_log_limit))
     return;
-  vsnprintf(msg, sizeof msg, fmt, ap);
   n = strlen(msg);
   while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
     msg[--n] = '\0';
   /* MHD's messages may quote a request's path: escaped and cut like every
-   * other field, so no token and no forged line gets through. */
-  log_escape(safe, sizeof safe, msg, n);
+   * other field, so no token and no forged line gets through; being the
+   * end of the line, they keep their spaces. */
+  log_escape_text(safe, sizeof safe, msg, n);
   log_msg(LOG_WARN, "libmicrohttpd: %s", safe);
 }
 

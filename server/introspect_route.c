@@ -59,7 +59,7 @@ introspect_answer(struct MHD_Connection *conn, struct http_request *req,
 static enum MHD_Result introspect_inactive(struct MHD_Connection *conn,
                                            struct http_request *req)
 {
-  guard_failed(conn, req); /* the client's key by now */
+  guard_settle(req, true); /* the client's key by now */
   return introspect_answer(conn, req, INTROSPECT_INACTIVE, MHD_HTTP_OK,
                            INTROSPECT_INACTIVE_BODY, NULL, 0);
 }
@@ -68,6 +68,7 @@ static enum MHD_Result introspect_unavailable(struct MHD_Connection *conn,
                                               struct http_request *req)
 {
   atomic_fetch_add(&introspect_count[INTROSPECT_UNAVAILABLE], 1);
+  guard_settle(req, false);
   return http_unavailable(conn, req,
                           "{\"error\":\"unavailable\",\"error_description\":"
                           "\"the database is unavailable; retry later\"}");
@@ -78,6 +79,7 @@ static enum MHD_Result introspect_bad(struct MHD_Connection *conn,
                                       const char *description)
 {
   atomic_fetch_add(&introspect_count[INTROSPECT_BAD], 1);
+  guard_settle(req, false);
   return http_invalid_request(conn, req, description);
 }
 
@@ -92,7 +94,7 @@ enum MHD_Result introspect_start(struct MHD_Connection *conn,
   size_t len = 0;
   enum introspect_form fr;
 
-  if (guard_blocked(conn, req, &retry_after_s)) {
+  if (!guard_reserve(conn, req, &retry_after_s)) {
     atomic_fetch_add(&introspect_count[INTROSPECT_LIMITED], 1);
     return guard_too_many(conn, req, retry_after_s);
   }
@@ -100,16 +102,18 @@ enum MHD_Result introspect_start(struct MHD_Connection *conn,
   if (introspect_authenticate(introspect_clients, scan->auth, scan->auth_len,
                               scan->auth_count,
                               &client) != INTROSPECT_AUTH_OK) {
-    guard_failed(conn, req);
+    guard_settle(req, true);
     return introspect_answer(
         conn, req, INTROSPECT_UNAUTHORIZED, MHD_HTTP_UNAUTHORIZED,
         "{\"error\":\"invalid_client\",\"error_description\":\"the HTTP "
         "Basic credentials of an introspection client are required\"}",
         challenge, 1);
   }
-  /* From here on the limiter counts the client, wherever it calls from. */
+  /* From here on the limiter counts the client, wherever it calls from:
+   * the address's reservation goes back, and the client's is taken. */
+  guard_settle(req, false);
   introspect_limit_key(client, req->limit_key.b);
-  if (guard_blocked(conn, req, &retry_after_s)) {
+  if (!guard_reserve(conn, req, &retry_after_s)) {
     char retry[16];
     const struct http_header h[] = {{MHD_HTTP_HEADER_RETRY_AFTER, retry}};
 
@@ -193,6 +197,7 @@ enum MHD_Result introspect_resume(struct MHD_Connection *conn,
   if (introspect_render(body, sizeof body, &claims) < 0)
     return MHD_NO;
   guard_note_use(req->item.hash);
+  guard_settle(req, false);
   return introspect_answer(conn, req, INTROSPECT_ACTIVE, MHD_HTTP_OK, body,
                            NULL, 0);
 }

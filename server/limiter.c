@@ -219,28 +219,87 @@ static struct limiter_slot *limiter_set_of(struct limiter *l,
   return &l->slots[set * LIMITER_WAYS];
 }
 
+/* The occupied slot of a in its set, rolled to now; NULL when a has none.
+ * The caller holds the set's lock. */
+static struct limiter_slot *limiter_find(struct limiter *l,
+                                         struct limiter_slot *set,
+                                         const struct client_addr *a,
+                                         uint64_t now_ms)
+{
+  for (size_t i = 0; i < LIMITER_WAYS; i++) {
+    struct limiter_slot *s = &set[i];
+
+    if (s->start != 0 && memcmp(&s->addr, a, sizeof *a) == 0) {
+      limiter_roll(s, now_ms, l->window_ms);
+      return s;
+    }
+  }
+  return NULL;
+}
+
+/* True when slot s (rolled to now) is blocked; then sets *retry_after_s. */
+static bool limiter_over(const struct limiter *l, const struct limiter_slot *s,
+                         uint64_t now_ms, unsigned *retry_after_s)
+{
+  uint64_t wait;
+
+  if (limiter_weight(s, now_ms, l->window_ms) < l->limit * l->window_ms)
+    return false;
+  wait = limiter_wait_ms(s, now_ms, l->window_ms, l->limit);
+  *retry_after_s = wait < 1000 ? 1 : (unsigned)((wait + 999) / 1000);
+  return true;
+}
+
+/* Counts one failure of a at now_ms into its slot s, or, when s is NULL,
+ * into a slot of set taken for a: an empty one, else the one with the
+ * lowest estimate. The caller holds the set's lock. */
+static void limiter_count(struct limiter *l, struct limiter_slot *set,
+                          struct limiter_slot *s, const struct client_addr *a,
+                          uint64_t now_ms)
+{
+  struct limiter_slot *victim = NULL;
+  uint64_t best = UINT64_MAX;
+
+  if (s != NULL) {
+    if (s->cur < UINT32_MAX)
+      s->cur++;
+    return;
+  }
+  for (size_t i = 0; i < LIMITER_WAYS; i++) {
+    struct limiter_slot rolled;
+    uint64_t score;
+
+    if (set[i].start == 0) {
+      score = 0; /* an empty slot beats any occupied one */
+    } else {
+      rolled = set[i];
+      limiter_roll(&rolled, now_ms, l->window_ms);
+      score = limiter_weight(&rolled, now_ms, l->window_ms) + 1;
+    }
+    if (score < best) {
+      best = score;
+      victim = &set[i];
+    }
+  }
+  if (victim->start != 0)
+    atomic_fetch_add(&l->evictions, 1);
+  victim->addr = *a;
+  victim->start = now_ms;
+  victim->cur = 1;
+  victim->prev = 0;
+}
+
 bool limiter_blocked(struct limiter *l, const struct client_addr *a,
                      uint64_t now_ms, unsigned *retry_after_s)
 {
   pthread_mutex_t *lock;
   struct limiter_slot *set = limiter_set_of(l, a, &lock);
-  bool blocked = false;
+  struct limiter_slot *s;
+  bool blocked;
 
   pthread_mutex_lock(lock);
-  for (size_t i = 0; i < LIMITER_WAYS; i++) {
-    struct limiter_slot *s = &set[i];
-    uint64_t wait;
-
-    if (s->start == 0 || memcmp(&s->addr, a, sizeof *a) != 0)
-      continue;
-    limiter_roll(s, now_ms, l->window_ms);
-    if (limiter_weight(s, now_ms, l->window_ms) >= l->limit * l->window_ms) {
-      blocked = true;
-      wait = limiter_wait_ms(s, now_ms, l->window_ms, l->limit);
-      *retry_after_s = wait < 1000 ? 1 : (unsigned)((wait + 999) / 1000);
-    }
-    break;
-  }
+  s = limiter_find(l, set, a, now_ms);
+  blocked = s != NULL && limiter_over(l, s, now_ms, retry_after_s);
   pthread_mutex_unlock(lock);
   return blocked;
 }
@@ -250,40 +309,49 @@ void limiter_fail(struct limiter *l, const struct client_addr *a,
 {
   pthread_mutex_t *lock;
   struct limiter_slot *set = limiter_set_of(l, a, &lock);
-  struct limiter_slot *victim = NULL;
-  uint64_t best = UINT64_MAX;
 
   pthread_mutex_lock(lock);
-  for (size_t i = 0; i < LIMITER_WAYS; i++) {
-    struct limiter_slot *s = &set[i];
-    struct limiter_slot rolled;
-    uint64_t score;
+  limiter_count(l, set, limiter_find(l, set, a, now_ms), a, now_ms);
+  pthread_mutex_unlock(lock);
+}
 
-    if (s->start != 0 && memcmp(&s->addr, a, sizeof *a) == 0) {
-      limiter_roll(s, now_ms, l->window_ms);
-      if (s->cur < UINT32_MAX)
-        s->cur++;
-      pthread_mutex_unlock(lock);
-      return;
-    }
-    if (s->start == 0) {
-      score = 0; /* an empty slot beats any occupied one */
-    } else {
-      rolled = *s;
-      limiter_roll(&rolled, now_ms, l->window_ms);
-      score = limiter_weight(&rolled, now_ms, l->window_ms) + 1;
-    }
-    if (score < best) {
-      best = score;
-      victim = s;
-    }
+bool limiter_reserve(struct limiter *l, const struct client_addr *a,
+                     uint64_t now_ms, unsigned *retry_after_s)
+{
+  pthread_mutex_t *lock;
+  struct limiter_slot *set = limiter_set_of(l, a, &lock);
+  struct limiter_slot *s;
+  bool reserved = true;
+
+  pthread_mutex_lock(lock);
+  s = limiter_find(l, set, a, now_ms);
+  if (s != NULL && limiter_over(l, s, now_ms, retry_after_s))
+    reserved = false;
+  else
+    limiter_count(l, set, s, a, now_ms);
+  pthread_mutex_unlock(lock);
+  return reserved;
+}
+
+void limiter_refund(struct limiter *l, const struct client_addr *a,
+                    uint64_t reserved_ms, uint64_t now_ms)
+{
+  pthread_mutex_t *lock;
+  struct limiter_slot *set = limiter_set_of(l, a, &lock);
+  struct limiter_slot *s;
+
+  pthread_mutex_lock(lock);
+  s = limiter_find(l, set, a, now_ms);
+  /* Counted in the current window, or in the one before, which rolling
+   * turned into prev; a slot opened after the reservation (a was evicted
+   * and came back) holds nothing of it. */
+  if (s != NULL && reserved_ms >= s->start) {
+    if (s->cur > 0)
+      s->cur--;
+  } else if (s != NULL && reserved_ms + l->window_ms >= s->start &&
+             s->prev > 0) {
+    s->prev--;
   }
-  if (victim->start != 0)
-    atomic_fetch_add(&l->evictions, 1);
-  victim->addr = *a;
-  victim->start = now_ms;
-  victim->cur = 1;
-  victim->prev = 0;
   pthread_mutex_unlock(lock);
 }
 

@@ -52,6 +52,22 @@ bool limiter_blocked(struct limiter *l, const struct client_addr *a,
 void limiter_fail(struct limiter *l, const struct client_addr *a,
                   uint64_t now_ms);
 
+/* limiter_blocked and limiter_fail in one hold of the lock: unless a is
+ * blocked at now_ms, counts one failure of a and returns true (the
+ * failure is "reserved"); else returns false with *retry_after_s as
+ * limiter_blocked sets it. Requests in flight at once cannot outrun the
+ * limit: each takes its share of the budget before it is sent on, so an
+ * address has at most `limit` of them waiting at once, fewer by its
+ * failures in the window. */
+bool limiter_reserve(struct limiter *l, const struct client_addr *a,
+                     uint64_t now_ms, unsigned *retry_after_s);
+
+/* Gives back a failure reserved at reserved_ms, now_ms, once its request
+ * turned out not to be one: it is taken off the window it was counted in.
+ * Nothing happens when that window has passed, or a was evicted since. */
+void limiter_refund(struct limiter *l, const struct client_addr *a,
+                    uint64_t reserved_ms, uint64_t now_ms);
+
 /* Slots allocated, and addresses evicted to make room so far. */
 size_t limiter_slots(const struct limiter *l);
 uint64_t limiter_evictions(const struct limiter *l);

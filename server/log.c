@@ -88,7 +88,9 @@ static size_t log_run_end(const char *s, size_t i, size_t len)
   return i;
 }
 
-void log_escape(char *out, size_t out_size, const char *s, size_t len)
+/* log_escape and log_escape_text; text keeps spaces and '"'. */
+static void log_escape_as(char *out, size_t out_size, const char *s, size_t len,
+                          bool text)
 {
   static const char hex[] = "0123456789abcdef";
   size_t o = 0, plain_until = 0;
@@ -119,7 +121,8 @@ void log_escape(char *out, size_t out_size, const char *s, size_t len)
       i = run_end - 1;
       continue;
     }
-    if (c > ' ' && c < 0x7f && c != '"' && c != '\\') {
+    if ((c > ' ' && c < 0x7f && c != '"' && c != '\\') ||
+        (text && (c == ' ' || c == '"'))) {
       if (o + 1 >= out_size)
         break;
       out[o++] = (char)c;
@@ -133,4 +136,14 @@ void log_escape(char *out, size_t out_size, const char *s, size_t len)
     out[o++] = hex[c & 0x0f];
   }
   out[o] = '\0';
+}
+
+void log_escape(char *out, size_t out_size, const char *s, size_t len)
+{
+  log_escape_as(out, out_size, s, len, false);
+}
+
+void log_escape_text(char *out, size_t out_size, const char *s, size_t len)
+{
+  log_escape_as(out, out_size, s, len, true);
 }

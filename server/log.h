@@ -23,14 +23,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
 /* True when one more line fits in the limit's current second. */
 bool log_allow(struct log_limit *limit);
 
-/* Copies s[0..len) into out (always NUL-terminated) with every byte outside
- * printable ASCII, space, '"' and '\\' written as \xNN, so any input makes
- * one field of one line. Stops early rather than split an escape or a cut.
- * A run that starts like a token ("ta1_" and base62), and any run of 54 or
- * more base62 symbols ([0-9A-Za-z]) wherever it is (a token without its
- * prefix, or with another one), shows its first 8 characters and "...", so
- * no log line ever holds a whole token or its random part. NULL s with len
- * 0 gives "". */
+/* Copies s[0..len) into out (always NUL-terminated) as one field of a
+ * line of key=value fields: every byte that is not printable ASCII, and
+ * space, '"' and '\\', is written as \xNN, so no field can end early or
+ * forge another. Stops early rather than split an escape or a cut. A run
+ * that starts like a token ("ta1_" and base62), and any run of 54 or more
+ * base62 symbols ([0-9A-Za-z]) wherever it is (a token without its
+ * prefix, or with another one), shows its first 8 characters and "...",
+ * so no log line ever holds a whole token or its random part. NULL s with
+ * len 0 gives "". */
 void log_escape(char *out, size_t out_size, const char *s, size_t len);
+
+/* log_escape for the text that ends a line (a library's message): only
+ * what must be escaped is, bytes outside printable ASCII and '\\'; spaces
+ * and '"' stay as they are. Runs are cut the same way. */
+void log_escape_text(char *out, size_t out_size, const char *s, size_t len);
 
 #endif

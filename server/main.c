@@ -102,7 +102,8 @@ int main(int argc, char **argv)
     usage = usage_new(cfg.usage_max, err, sizeof err);
     if (usage == NULL ||
         flusher_start(usage, cfg.usage_interval, cfg.db_retry_max,
-                      cfg.usage_db_group, err, sizeof err) != 0) {
+                      cfg.usage_timeout, cfg.usage_db_group, err,
+                      sizeof err) != 0) {
       log_msg(LOG_ERROR, "cannot start: %s", err);
       usage_free(usage);
       pool_stop();

@@ -34,11 +34,12 @@ enum MHD_Result revoke_start(struct MHD_Connection *conn,
   unsigned retry_after_s;
   enum form_result fr;
 
-  if (guard_blocked(conn, req, &retry_after_s)) {
+  /* Every request counts as a failure: reserved and never given back, so
+   * the check and the count are one step. */
+  if (!guard_reserve(conn, req, &retry_after_s)) {
     atomic_fetch_add(&revoke_count[REVOKE_LIMITED], 1);
     return guard_too_many(conn, req, retry_after_s);
   }
-  guard_failed(conn, req);
   if (!form_content_type_ok(MHD_lookup_connection_value(
           conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
     atomic_fetch_add(&revoke_count[REVOKE_BAD], 1);

@@ -65,6 +65,8 @@ struct http_request {
   struct client_addr client;          /* set by http_client */
   struct client_addr limit_key;       /* client_key(client): what the limiter
                                          counts */
+  uint64_t reserved_ms; /* limiter time of the failure this request holds
+                           in reserve (guard_reserve); 0: none */
   char client_text[CLIENT_ADDR_TEXT_MAX]; /* "" unless --access-log */
   char method[32];                        /* escaped; only with --access-log */
   char path[HTTP_PATH_LOG_MAX];           /* escaped; only with --access-log */
@@ -135,17 +137,25 @@ void http_client(struct MHD_Connection *conn, struct http_request *req);
  * flight). */
 void http_metrics_requests(struct metrics_text *t);
 void http_metrics_in_flight(struct metrics_text *t);
+/* http.c: tenant_authd_client_resets_total. */
+void http_metrics_client_resets(struct metrics_text *t);
 
 /* guard.c: the middleware of protected routes. guard_start makes the
  * failure limiter (none with --auth-fail-limit 0); usage may be NULL. */
 int guard_start(const struct cfg *cfg, struct usage_set *usage, char *err,
                 size_t err_size);
 void guard_stop(void);
-/* The limiter's two decisions, the only ones: whether req's address is
- * blocked (then *retry_after_s is set), and counting a failure of it. */
-bool guard_blocked(struct MHD_Connection *conn, struct http_request *req,
+/* The limiter's decision, the only one, made before a route reads its
+ * credentials: false when req's address is blocked (then *retry_after_s
+ * is set); else one failure of it is counted at once and held in
+ * req->reserved_ms, so requests in flight together cannot outrun the
+ * limit. guard_settle gives the reservation back unless the outcome is a
+ * failure (auth_is_failure); a route whose every request is a failure
+ * (POST /revoke) never settles, and a request that ends without an
+ * outcome (its client left) keeps its reservation. */
+bool guard_reserve(struct MHD_Connection *conn, struct http_request *req,
                    unsigned *retry_after_s);
-void guard_failed(struct MHD_Connection *conn, struct http_request *req);
+void guard_settle(struct http_request *req, bool failure);
 /* 429 for a blocked address. */
 enum MHD_Result guard_too_many(struct MHD_Connection *conn,
                                struct http_request *req,

@@ -6,6 +6,7 @@
  * POST /revoke is revoke.c's. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth.h"
 #include "conns.h"
@@ -58,25 +59,56 @@ static enum MHD_Result routes_auth_answer(struct MHD_Connection *conn,
                     NULL, NULL, h, 1);
 }
 
+/* The ability parameters of a query string: how many, and the first
+ * one's value (NULL for a bare "?ability"). */
+struct routes_ability {
+  unsigned count;
+  const char *value;
+  size_t len;
+};
+
+/* MHD_get_connection_values_n's callback: names compared without regard
+ * to case, as MHD_lookup_connection_value does. */
+static enum MHD_Result routes_ability_one(void *cls, enum MHD_ValueKind kind,
+                                          const char *key, size_t key_len,
+                                          const char *value, size_t value_len)
+{
+  static const char name[] = "ability";
+  struct routes_ability *a = cls;
+
+  (void)kind;
+  if (key_len != sizeof name - 1 || strncasecmp(key, name, key_len) != 0)
+    return MHD_YES;
+  if (a->count++ == 0) {
+    a->value = value;
+    a->len = value != NULL ? value_len : 0;
+  }
+  return MHD_YES;
+}
+
 /* /auth: the ability the proxy asks for (?ability=metrics:write), checked
- * before the credentials; none means any valid token will do. */
+ * before the credentials; none means any valid token will do. One given
+ * without a value, or more than once, is refused: read as "none" or as
+ * the first, it would let a proxy and this server disagree about what was
+ * asked, and the disagreement would fail open. */
 static enum MHD_Result routes_auth(struct MHD_Connection *conn,
                                    struct http_request *req)
 {
-  const char *ability = NULL;
-  size_t len = 0;
+  struct routes_ability a = {0};
 
-  if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "ability",
-                                    sizeof "ability" - 1, &ability,
-                                    &len) == MHD_YES &&
-      ability != NULL) {
-    if (!auth_ability_valid(ability, len))
+  MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, routes_ability_one,
+                              &a);
+  if (a.count > 1 || (a.count == 1 && a.len == 0))
+    return http_invalid_request(conn, req,
+                                "ability must be given once, with a value");
+  if (a.count == 1) {
+    if (!auth_ability_valid(a.value, a.len))
       return http_invalid_request(
           conn, req,
           "ability must be a name like metrics:write: segments of a-z, "
           "0-9, _ and - (starting with a-z) joined by :, up to 64 bytes");
-    memcpy(req->item.ability, ability, len);
-    req->item.ability[len] = '\0';
+    memcpy(req->item.ability, a.value, a.len);
+    req->item.ability[a.len] = '\0';
   }
   return guard_start_request(conn, req, routes_auth_answer);
 }
@@ -138,6 +170,7 @@ static enum MHD_Result routes_metrics(struct MHD_Connection *conn,
   db_metrics(&t);
   endpoints_metrics_up(&t);
   http_metrics_in_flight(&t);
+  http_metrics_client_resets(&t);
   guard_metrics_limiter(&t);
   if (routes_usage != NULL) {
     usage_metrics(&t, routes_usage);

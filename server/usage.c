@@ -235,6 +235,21 @@ void usage_put_back(struct usage_set *s, const uint8_t *hashes, size_t n)
   }
 }
 
+size_t usage_chunk_next(size_t chunk, size_t sent, uint64_t took_ms,
+                        uint64_t target_ms, size_t max)
+{
+  if (took_ms > target_ms) {
+    /* sent * target / took, without overflow: sent is at most a chunk. */
+    uint64_t fit = took_ms > 0 ? (uint64_t)sent * target_ms / took_ms : sent;
+    chunk = fit < USAGE_CHUNK_MIN ? USAGE_CHUNK_MIN : (size_t)fit;
+  } else if (sent >= chunk && took_ms < target_ms / 4) {
+    chunk = chunk > max / 2 ? max : chunk * 2;
+  }
+  if (chunk > max)
+    chunk = max;
+  return chunk < USAGE_CHUNK_MIN ? USAGE_CHUNK_MIN : chunk;
+}
+
 size_t usage_pending(const struct usage_set *s)
 {
   return atomic_load_explicit(&s->pending, memory_order_relaxed);

@@ -50,6 +50,16 @@ size_t usage_take(struct usage_set *set, uint8_t **out);
  * counted. */
 void usage_put_back(struct usage_set *set, const uint8_t *hashes, size_t n);
 
+/* The flusher's "chunk", the hashes one call writes: how many the next
+ * call should take, after one that wrote `sent` (of a chunk of `chunk`) in
+ * took_ms, for calls meant to take at most target_ms. A call that ran past
+ * the target shrinks the chunk to what would have fit, at the rate just
+ * seen (never below USAGE_CHUNK_MIN); a whole chunk written in under a
+ * quarter of the target doubles it, up to max; anything else keeps it. */
+#define USAGE_CHUNK_MIN 16
+size_t usage_chunk_next(size_t chunk, size_t sent, uint64_t took_ms,
+                        uint64_t target_ms, size_t max);
+
 /* Distinct hashes held now, and hashes dropped since usage_new; read
  * without the lock, so a value may be a moment old. */
 size_t usage_pending(const struct usage_set *set);

@@ -21,10 +21,16 @@
 #     Runs N_TRICKLE tricklers and N_STALL stallers for at most SECONDS and
 #     prints one line per socket: "KIND INDEX eof_ms=MS" (the server closed
 #     it MS after it connected) or "KIND INDEX open".
+#   sockets.pl reset PORT N REQUEST_FILE
+#     N times: connects, sends the request held in REQUEST_FILE, waits
+#     (I % 4) ms, then closes with SO_LINGER 0, which sends a TCP reset
+#     instead of a FIN: the reset meets tenant-authd reading the request,
+#     waiting for the database or sending the answer. Prints "resets=N".
 use strict;
 use warnings;
 use IO::Socket::INET;
 use IO::Select;
+use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(time sleep);
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 
@@ -34,7 +40,8 @@ $| = 1;
 use constant WAIT_S => 120;
 
 sub usage { die "usage: $0 flood PORT N LIMIT RELEASE_FILE MAX_HOLD_S\n"
-              . "       $0 slow PORT N_TRICKLE N_STALL SECONDS\n"; }
+              . "       $0 slow PORT N_TRICKLE N_STALL SECONDS\n"
+              . "       $0 reset PORT N REQUEST_FILE\n"; }
 
 sub connect_one {
   my ($port) = @_;
@@ -172,11 +179,30 @@ sub slow {
   }
 }
 
+sub reset_after_send {
+  my ($port, $n, $file) = @_;
+  open my $fh, '<:raw', $file or die "$file: $!\n";
+  my $req = do { local $/; <$fh> };
+  close $fh;
+  my $resets = 0;
+  for my $i (1 .. $n) {
+    my $s = connect_one($port) or die "connect: $!\n";
+    syswrite($s, $req);
+    sleep(($i % 4) / 1000);
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)) or die "SO_LINGER: $!\n";
+    close $s;
+    $resets++;
+  }
+  print "resets=$resets\n";
+}
+
 my $mode = shift // usage();
 if ($mode eq 'flood' && @ARGV == 5) {
   flood(@ARGV);
 } elsif ($mode eq 'slow' && @ARGV == 4) {
   slow(@ARGV);
+} elsif ($mode eq 'reset' && @ARGV == 3) {
+  reset_after_send(@ARGV);
 } else {
   usage();
 }

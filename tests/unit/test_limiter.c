@@ -5,8 +5,10 @@
  * estimate prev * (window - e) / window + cur, with e the milliseconds into
  * the address's own window. A "flood" is many new addresses failing once.
  * The threaded part hammers one limiter from 4 threads for about 0.5 s and
- * checks the counts come out exact. A "key" is what client_key makes of an
- * address under --ipv6-prefix: what the server hands the limiter. */
+ * checks the counts come out exact; a "burst" is many threads reserving for
+ * one address at once, the way parked requests do. A "key" is what client_key
+ * makes of an address under --ipv6-prefix: what the server hands the limiter.
+ */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -605,6 +607,132 @@ static void check_threaded_flood(void)
   limiter_free(l);
 }
 
+/* limiter_reserve: the check and the count in one step; limiter_refund
+ * gives a reservation back to the window it was counted in. */
+static void check_reserve(void)
+{
+  struct limiter *l = make(3, 10, 64);
+  struct client_addr a = addr("192.0.2.1"), b = addr("192.0.2.2");
+  unsigned retry = 99;
+  const uint64_t w = 10000;
+
+  for (unsigned i = 0; i < 3; i++)
+    CHECKF(limiter_reserve(l, &a, T0, &retry), "reservation %u of 3", i + 1);
+  CHECK(retry == 99);
+  CHECK(!limiter_reserve(l, &a, T0 + 1, &retry) && retry == 10);
+  CHECK(blocked(l, &a, T0 + 1, NULL));
+  /* Reservations stand as failures, as limiter_fail's do. */
+  limiter_refund(l, &a, T0, T0 + 2);
+  CHECK(!blocked(l, &a, T0 + 2, NULL));
+  CHECK(limiter_reserve(l, &a, T0 + 2, &retry));
+  CHECK(!limiter_reserve(l, &a, T0 + 2, &retry));
+  for (unsigned i = 0; i < 3; i++)
+    limiter_refund(l, &a, T0, T0 + 3);
+  CHECK(!blocked(l, &a, T0 + 3, NULL));
+  /* A refund never goes below zero, and one for an address never seen
+   * takes no slot. */
+  limiter_refund(l, &a, T0, T0 + 3);
+  limiter_refund(l, &b, T0, T0 + 3);
+  for (unsigned i = 0; i < 3; i++)
+    CHECK(limiter_reserve(l, &a, T0 + 4, &retry));
+  CHECK(!limiter_reserve(l, &a, T0 + 4, &retry));
+  CHECK(!blocked(l, &b, T0 + 4, NULL));
+  limiter_free(l);
+
+  /* Limit 2: two reserved at T0; 1 ms into the next window their weight
+   * is 2 * (w - 1), so one more tips it over. Refunded there, one of them
+   * is taken off the previous window: two more fit. */
+  l = make(2, 10, 64);
+  CHECK(limiter_reserve(l, &a, T0, &retry) &&
+        limiter_reserve(l, &a, T0, &retry));
+  CHECK(limiter_reserve(l, &a, T0 + w + 1, &retry));
+  CHECK(!limiter_reserve(l, &a, T0 + w + 1, &retry));
+  limiter_free(l);
+  l = make(2, 10, 64);
+  CHECK(limiter_reserve(l, &a, T0, &retry) &&
+        limiter_reserve(l, &a, T0, &retry));
+  limiter_refund(l, &a, T0, T0 + w + 1);
+  CHECK(limiter_reserve(l, &a, T0 + w + 1, &retry));
+  CHECK(limiter_reserve(l, &a, T0 + w + 1, &retry));
+  CHECK(!limiter_reserve(l, &a, T0 + w + 1, &retry));
+  limiter_free(l);
+  /* Two windows on, the reservation has faded: a refund gives nothing
+   * back beyond the limit. */
+  l = make(2, 10, 64);
+  CHECK(limiter_reserve(l, &a, T0, &retry) &&
+        limiter_reserve(l, &a, T0, &retry));
+  limiter_refund(l, &a, T0, T0 + 2 * w + 5);
+  limiter_refund(l, &a, T0, T0 + 2 * w + 5);
+  CHECK(limiter_reserve(l, &a, T0 + 2 * w + 5, &retry));
+  CHECK(limiter_reserve(l, &a, T0 + 2 * w + 5, &retry));
+  CHECK(!limiter_reserve(l, &a, T0 + 2 * w + 5, &retry));
+  limiter_free(l);
+}
+
+#define BURST_TRIES 2000
+
+struct burst {
+  struct limiter *l;
+  pthread_barrier_t *start;
+  bool refund; /* give each reservation back at once */
+  unsigned reserved;
+};
+
+static void *burst_run(void *arg)
+{
+  struct burst *b = arg;
+  struct client_addr a = addr("192.0.2.7");
+
+  pthread_barrier_wait(b->start);
+  for (unsigned i = 0; i < BURST_TRIES; i++) {
+    uint64_t now = limiter_now_ms(b->l);
+    unsigned r;
+
+    if (!limiter_reserve(b->l, &a, now, &r))
+      continue;
+    b->reserved++;
+    if (b->refund)
+      limiter_refund(b->l, &a, now, limiter_now_ms(b->l));
+  }
+  return NULL;
+}
+
+/* 4 threads reserve for one address at once: exactly the limit is
+ * granted, however they interleave. With each reservation refunded, the
+ * budget is whole again at the end. */
+static void check_burst(void)
+{
+  for (int refund = 0; refund <= 1; refund++) {
+    struct limiter *l = make(100, 3600, 64);
+    struct client_addr a = addr("192.0.2.7");
+    pthread_barrier_t start;
+    pthread_t th[HAMMER_THREADS];
+    struct burst b[HAMMER_THREADS];
+    unsigned total = 0, more = 0, r;
+
+    REQUIRE(pthread_barrier_init(&start, NULL, HAMMER_THREADS) == 0);
+    for (unsigned i = 0; i < HAMMER_THREADS; i++) {
+      b[i] = (struct burst){l, &start, refund, 0};
+      REQUIRE(pthread_create(&th[i], NULL, burst_run, &b[i]) == 0);
+    }
+    for (unsigned i = 0; i < HAMMER_THREADS; i++) {
+      pthread_join(th[i], NULL);
+      total += b[i].reserved;
+    }
+    pthread_barrier_destroy(&start);
+    while (more < 1000 && limiter_reserve(l, &a, limiter_now_ms(l), &r))
+      more++;
+    if (refund)
+      CHECKF(total > 100 && more == 100,
+             "with refunds: %u reserved, then %u more of 100", total, more);
+    else
+      CHECKF(total == 100 && more == 0,
+             "%u reserved at once with a limit of 100, then %u more", total,
+             more);
+    limiter_free(l);
+  }
+}
+
 int main(void)
 {
   check_new();
@@ -618,5 +746,7 @@ int main(void)
   check_clock();
   check_threads();
   check_threaded_flood();
+  check_reserve();
+  check_burst();
   return test_finish("limiter");
 }

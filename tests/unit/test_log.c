@@ -110,6 +110,49 @@ static void check_cases(void)
   }
 }
 
+/* log_escape_text: the same cuts, but spaces and '"' stay plain; every
+ * other byte the field form escapes is still escaped. */
+static const struct {
+  const char *in, *want;
+} text_cases[] = {
+    {"Failed to send the response headers for the request for `/auth'. "
+     "Error: The connection was forcibly closed by remote peer",
+     "Failed to send the response headers for the request for `/auth'. "
+     "Error: The connection was forcibly closed by remote peer"},
+    {"say \"hi\"", "say \"hi\""},
+    {"a\tb\nc\rd", "a\\x09b\\x0ac\\x0dd"},
+    {"back\\slash", "back\\x5cslash"},
+    {"\x7f\xff", "\\x7f\\xff"},
+    {"for `/ta1_" R60 "'", "for `/ta1_0123...'"},
+    {"path /" R54 " here", "path /" CUT " here"},
+    {"  ", "  "},
+    {"", ""},
+};
+
+static void check_text(void)
+{
+  char got[OUT_BIG];
+
+  for (size_t i = 0; i < sizeof text_cases / sizeof text_cases[0]; i++) {
+    char *in = test_dup(text_cases[i].in, strlen(text_cases[i].in));
+
+    log_escape_text(got, sizeof got, in, strlen(text_cases[i].in));
+    CHECKF(strcmp(got, text_cases[i].want) == 0,
+           "text case %zu: got \"%s\", want \"%s\"", i, got,
+           text_cases[i].want);
+    free(in);
+  }
+  /* The field form of the same message escapes its spaces. */
+  escape(got, "a b", 3, OUT_BIG);
+  CHECK(strcmp(got, "a\\x20b") == 0);
+  got[0] = 'x';
+  log_escape_text(got, sizeof got, NULL, 0);
+  CHECK(got[0] == '\0');
+  /* An escape that does not fit ends the output, as in the field form. */
+  log_escape_text(got, 5, "a b\x01", 4);
+  CHECK(strcmp(got, "a b") == 0);
+}
+
 /* Lengths are honoured, not NULs; a NUL is a byte like any other. */
 static void check_lengths(void)
 {
@@ -276,6 +319,7 @@ static void check_random(void)
 int main(void)
 {
   check_cases();
+  check_text();
   check_lengths();
   check_buffer_edges();
   check_random();

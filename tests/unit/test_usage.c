@@ -491,6 +491,35 @@ static void check_threads(void)
            rounds < 50);
 }
 
+/* usage_chunk_next, the flusher's chunk sizing, by hand: target 15000 ms
+ * (a --usage-timeout of 60 s), calls of 4096 at most. */
+static void check_chunk(void)
+{
+  const size_t max = 4096;
+
+  /* 10 ms a row: 256 took 2560 ms, under a quarter of 15000: double. */
+  CHECK(usage_chunk_next(256, 256, 2560, 15000, max) == 512);
+  /* 512 took 5120 ms: neither slow nor quick, kept. */
+  CHECK(usage_chunk_next(512, 512, 5120, 15000, max) == 512);
+  /* A chunk of 4096 that took 40960 ms: cut to what fits in 15000. */
+  CHECK(usage_chunk_next(4096, 4096, 40960, 15000, max) == 1500);
+  /* A short last call (fewer than the chunk) says nothing about growing. */
+  CHECK(usage_chunk_next(512, 100, 10, 15000, max) == 512);
+  /* ... but a slow one still shrinks: 100 in 30000 ms. */
+  CHECK(usage_chunk_next(512, 100, 30000, 15000, max) == 50);
+  /* Never below USAGE_CHUNK_MIN, never above max, whatever the numbers. */
+  CHECK(usage_chunk_next(4096, 4096, UINT64_MAX / 2, 15000, max) ==
+        USAGE_CHUNK_MIN);
+  CHECK(usage_chunk_next(USAGE_CHUNK_MIN, 1, 1000000, 1, max) ==
+        USAGE_CHUNK_MIN);
+  CHECK(usage_chunk_next(4096, 4096, 0, 15000, max) == max);
+  CHECK(usage_chunk_next(3000, 3000, 1, 15000, max) == max);
+  CHECK(usage_chunk_next(0, 0, 0, 15000, max) == USAGE_CHUNK_MIN);
+  CHECK(usage_chunk_next(9000, 9000, 20000, 15000, max) == max);
+  /* A target of 0 (no time at all): every call is slow. */
+  CHECK(usage_chunk_next(256, 256, 1, 0, max) == USAGE_CHUNK_MIN);
+}
+
 int main(void)
 {
   check_new();
@@ -501,5 +530,6 @@ int main(void)
   check_lookalikes();
   check_put_back();
   check_threads();
+  check_chunk();
   return test_finish("usage");
 }
