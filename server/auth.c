@@ -87,10 +87,7 @@ static const struct auth_denial auth_bad_request = {
     "\"more than one Authorization header\"}",
     false};
 static const struct auth_denial auth_unavailable = {
-    503, NULL,
-    "{\"error\":\"unavailable\",\"error_description\":"
-    "\"the database is unavailable; retry later\"}",
-    true};
+    503, NULL, AUTH_UNAVAILABLE_BODY, true};
 static const struct auth_denial auth_forbidden = {
     403, AUTH_REALM ", error=\"insufficient_scope\"",
     "{\"error\":\"insufficient_scope\",\"error_description\":"

@@ -55,6 +55,12 @@ bool auth_is_failure(enum auth_outcome o);
  * grammar as verify_tenant_token_ability in install.sql; no wildcard.
  * ability_name_valid (ability.h) under the middleware's name. */
 #define AUTH_ABILITY_MAX ABILITY_NAME_MAX
+
+/* The body of a 503 because the database did not answer, on every route
+ * that asks it. */
+#define AUTH_UNAVAILABLE_BODY                                                  \
+  "{\"error\":\"unavailable\",\"error_description\":"                          \
+  "\"the database is unavailable; retry later\"}"
 bool auth_ability_valid(const char *s, size_t len);
 
 /* The WWW-Authenticate value of a 403 for ability (RFC 6750 section 3.1:

@@ -178,12 +178,9 @@ enum MHD_Result guard_resume(struct MHD_Connection *conn,
 
 void guard_metrics(struct metrics_text *t)
 {
-  metrics_family(t, "tenant_authd_auth_total", "counter",
-                 "Authentication outcomes on protected routes.");
-  for (size_t o = 0; o < AUTH_OUTCOMES; o++)
-    metrics_add(t, "tenant_authd_auth_total{outcome=\"%s\"} %llu\n",
-                auth_outcome_names[o],
-                (unsigned long long)atomic_load(&guard.auth[o]));
+  metrics_outcomes(t, "tenant_authd_auth_total",
+                   "Authentication outcomes on protected routes.",
+                   auth_outcome_names, guard.auth, AUTH_OUTCOMES);
   metrics_family(t, "tenant_authd_invalid_tokens_total", "counter",
                  "Well-formed tokens the database refused (outcome "
                  "invalid), by why.");

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ability.h"
+#include "auth.h"
 #include "form.h"
 #include "introspect.h"
 #include "log.h"
@@ -69,9 +70,7 @@ static enum MHD_Result introspect_unavailable(struct MHD_Connection *conn,
 {
   atomic_fetch_add(&introspect_count[INTROSPECT_UNAVAILABLE], 1);
   guard_settle(req, false);
-  return http_unavailable(conn, req,
-                          "{\"error\":\"unavailable\",\"error_description\":"
-                          "\"the database is unavailable; retry later\"}");
+  return http_unavailable(conn, req, AUTH_UNAVAILABLE_BODY);
 }
 
 static enum MHD_Result introspect_bad(struct MHD_Connection *conn,
@@ -204,10 +203,7 @@ enum MHD_Result introspect_resume(struct MHD_Connection *conn,
 
 void introspect_metrics(struct metrics_text *t)
 {
-  metrics_family(t, "tenant_authd_introspect_total", "counter",
-                 "POST /introspect requests, by outcome.");
-  for (size_t o = 0; o < INTROSPECT_OUTCOMES; o++)
-    metrics_add(t, "tenant_authd_introspect_total{outcome=\"%s\"} %llu\n",
-                introspect_names[o],
-                (unsigned long long)atomic_load(&introspect_count[o]));
+  metrics_outcomes(t, "tenant_authd_introspect_total",
+                   "POST /introspect requests, by outcome.", introspect_names,
+                   introspect_count, INTROSPECT_OUTCOMES);
 }

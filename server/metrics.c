@@ -45,6 +45,16 @@ void metrics_family(struct metrics_text *t, const char *name, const char *type,
   metrics_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+void metrics_outcomes(struct metrics_text *t, const char *name,
+                      const char *help, const char *const *names,
+                      const atomic_uint_fast64_t *counts, size_t n)
+{
+  metrics_family(t, name, "counter", help);
+  for (size_t i = 0; i < n; i++)
+    metrics_add(t, "%s{outcome=\"%s\"} %llu\n", name, names[i],
+                (unsigned long long)atomic_load(&counts[i]));
+}
+
 void metrics_counter(struct metrics_text *t, const char *name, const char *help,
                      uint64_t value)
 {

@@ -46,6 +46,12 @@ void metrics_counter(struct metrics_text *t, const char *name, const char *help,
 void metrics_gauge(struct metrics_text *t, const char *name, const char *help,
                    double value);
 
+/* Appends counter family name with one sample per outcome:
+ * name{outcome="names[i]"} counts[i], for i from 0 to n - 1. */
+void metrics_outcomes(struct metrics_text *t, const char *name,
+                      const char *help, const char *const *names,
+                      const atomic_uint_fast64_t *counts, size_t n);
+
 void metrics_observe(struct metrics_hist *h, uint64_t value);
 
 /* Appends h as a histogram; sum is printed as sum * scale (1e-6 turns

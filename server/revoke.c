@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "auth.h"
 #include "form.h"
 #include "log.h"
 #include "route.h"
@@ -83,17 +84,12 @@ enum MHD_Result revoke_resume(struct MHD_Connection *conn,
 {
   if (req->item.verdict.state == VERDICT_VALID)
     return http_reply(conn, req, MHD_HTTP_OK, NULL, NULL, NULL, 0);
-  return http_unavailable(conn, req,
-                          "{\"error\":\"unavailable\",\"error_description\":"
-                          "\"the database is unavailable; retry later\"}");
+  return http_unavailable(conn, req, AUTH_UNAVAILABLE_BODY);
 }
 
 void revoke_metrics(struct metrics_text *t)
 {
-  metrics_family(t, "tenant_authd_revoke_total", "counter",
-                 "POST /revoke requests, by outcome.");
-  for (size_t o = 0; o < REVOKE_OUTCOMES; o++)
-    metrics_add(t, "tenant_authd_revoke_total{outcome=\"%s\"} %llu\n",
-                revoke_names[o],
-                (unsigned long long)atomic_load(&revoke_count[o]));
+  metrics_outcomes(t, "tenant_authd_revoke_total",
+                   "POST /revoke requests, by outcome.", revoke_names,
+                   revoke_count, REVOKE_OUTCOMES);
 }
