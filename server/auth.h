@@ -81,4 +81,14 @@ struct auth_denial {
  * auth_forbidden_challenge instead. */
 const struct auth_denial *auth_denial(enum auth_outcome o);
 
+/* The body of GET /api/v1/auth-test for the valid token of verdict v, into
+ * out[0..out_size), NUL-terminated:
+ * {"tenant_id":"<uuid>","token_id":N,"abilities":[...],"limits":{"token":
+ * {"requests":N,"seconds":S}|null,"tenant":...|null}}. abilities is the
+ * token's set as stored (NUL-terminated); NULL, or a set the scope grammar
+ * refuses (introspect_scope), is sent as null: such a set grants nothing.
+ * Returns the length, or -1 when it does not fit. */
+long auth_test_body(char *out, size_t out_size, const struct verdict *v,
+                    const char *abilities);
+
 #endif

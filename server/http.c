@@ -94,6 +94,9 @@ enum MHD_Result http_reply(struct MHD_Connection *conn,
   for (size_t i = 0; ok && i < n_headers; i++)
     ok = MHD_add_response_header(resp, headers[i].name, headers[i].value) ==
          MHD_YES;
+  for (size_t i = 0; ok && i < req->n_extra; i++)
+    ok = MHD_add_response_header(resp, req->extra[i].name,
+                                 req->extra[i].value) == MHD_YES;
   if (ok && atomic_load(&http_stopping))
     ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") ==
          MHD_YES;
@@ -106,6 +109,19 @@ enum MHD_Result http_reply(struct MHD_Connection *conn,
   if (ret == MHD_YES)
     req->status = status;
   return ret;
+}
+
+bool http_add_header(struct http_request *req, const char *name,
+                     const char *value)
+{
+  struct http_extra *x;
+
+  if (req->n_extra >= HTTP_EXTRA_MAX)
+    return false;
+  x = &req->extra[req->n_extra++];
+  x->name = name;
+  snprintf(x->value, sizeof x->value, "%s", value);
+  return true;
 }
 
 enum MHD_Result http_unavailable(struct MHD_Connection *conn,

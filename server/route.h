@@ -29,6 +29,8 @@
 #define HTTP_PATH_LOG_MAX 256
 #define HTTP_ROUTES_MAX 16  /* rows of http_routes, at most */
 #define HTTP_BODY_KEEP 4096 /* a POST route keeps this much body, at most */
+#define HTTP_EXTRA_MAX 2    /* headers the middleware adds to an answer */
+#define HTTP_EXTRA_VALUE 160
 
 enum http_phase {
   HTTP_NEW,    /* not yet looked at */
@@ -42,6 +44,13 @@ struct http_scan {
   size_t auth_len;
   unsigned auth_count;
   struct client_headers fwd; /* the --client-ip-header values (client.h) */
+};
+
+/* A header the middleware adds to a request's answer (http_add_header):
+ * its name (a constant) and its value, copied. */
+struct http_extra {
+  const char *name;
+  char value[HTTP_EXTRA_VALUE];
 };
 
 struct http_request {
@@ -67,6 +76,12 @@ struct http_request {
                                          counts */
   uint64_t reserved_ms; /* limiter time of the failure this request holds
                            in reserve (guard_reserve); 0: none */
+  /* Headers every answer to this request carries besides its own, added
+   * by the middleware once it admitted the request (guard.c: RateLimit and
+   * RateLimit-Policy) and appended by http_reply: a route's handler does
+   * not know them. */
+  struct http_extra extra[HTTP_EXTRA_MAX];
+  size_t n_extra;
   char client_text[CLIENT_ADDR_TEXT_MAX]; /* "" unless --access-log */
   char method[32];                        /* escaped; only with --access-log */
   char path[HTTP_PATH_LOG_MAX];           /* escaped; only with --access-log */
@@ -102,12 +117,18 @@ extern const struct http_route http_routes[];
 void routes_init(struct usage_set *usage);
 
 /* http.c: the reply helpers. http_reply queues a response: status,
- * optional body with its type, extra headers; every response says
- * Cache-Control: no-store, and while stopping Connection: close. */
+ * optional body with its type, extra headers, then the request's own
+ * (http_add_header); every response says Cache-Control: no-store, and
+ * while stopping Connection: close. */
 enum MHD_Result http_reply(struct MHD_Connection *conn,
                            struct http_request *req, unsigned status,
                            const char *type, const char *body,
                            const struct http_header *headers, size_t n_headers);
+/* Adds a header to every answer to req from now on (at most
+ * HTTP_EXTRA_MAX; value cut to HTTP_EXTRA_VALUE - 1 bytes): name must be
+ * a constant; false when there is no room. */
+bool http_add_header(struct http_request *req, const char *name,
+                     const char *value);
 /* 503 with Retry-After: --retry-after. */
 enum MHD_Result http_unavailable(struct MHD_Connection *conn,
                                  struct http_request *req, const char *body);
