@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
 #include "limiter.h"
@@ -19,14 +20,16 @@
 static struct {
   struct limiter *limiter; /* NULL: --auth-fail-limit 0 */
   struct usage_set *usage; /* NULL: --usage-interval 0 */
+  struct tusage *tusage;   /* likewise */
   atomic_uint_fast64_t auth[AUTH_OUTCOMES];
   atomic_uint_fast64_t invalid[VERDICT_STATES]; /* why tokens were invalid */
 } guard;
 
-int guard_start(const struct cfg *cfg, struct usage_set *usage, char *err,
-                size_t err_size)
+int guard_start(const struct cfg *cfg, struct usage_set *usage,
+                struct tusage *tusage, char *err, size_t err_size)
 {
   guard.usage = usage;
+  guard.tusage = tusage;
   if (cfg->auth_fail_limit == 0)
     return 0;
   guard.limiter = limiter_new(cfg->auth_fail_limit, cfg->auth_fail_window,
@@ -87,6 +90,21 @@ void guard_note_use(const uint8_t *hash)
     (void)usage_add(guard.usage, hash);
 }
 
+/* Counts an answer in its tenant's row of the minute (tusage.h): requests
+ * (a 2xx) or limited (a 429 rate_limited). The minute is the database's,
+ * as tenant_usage keeps it. */
+static void guard_count_usage(const char *tenant_id, uint64_t requests,
+                              uint64_t limited)
+{
+  struct timespec now;
+
+  if (guard.tusage == NULL)
+    return;
+  clock_gettime(CLOCK_REALTIME, &now);
+  (void)tusage_add(guard.tusage, tenant_id, strlen(tenant_id),
+                   (int64_t)now.tv_sec, requests, limited);
+}
+
 /* The answer to a failed authentication (auth.h). */
 static enum MHD_Result guard_deny(struct MHD_Connection *conn,
                                   struct http_request *req,
@@ -117,10 +135,16 @@ static enum MHD_Result guard_authenticated(struct MHD_Connection *conn,
                                            enum auth_outcome outcome,
                                            http_handler answer)
 {
+  enum MHD_Result ret;
+
   atomic_fetch_add(&guard.auth[outcome], 1);
   guard_settle(req, auth_is_failure(outcome));
-  if (outcome == AUTH_OK)
-    return answer(conn, req);
+  if (outcome == AUTH_OK) {
+    ret = answer(conn, req);
+    if (req->status >= 200 && req->status < 300)
+      guard_count_usage(req->tenant_id, 1, 0);
+    return ret;
+  }
   req->tenant_id[0] = '\0';
   return guard_deny(conn, req, outcome);
 }

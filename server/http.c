@@ -523,8 +523,8 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
   log_msg(LOG_WARN, "libmicrohttpd: %s", safe);
 }
 
-int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
-               size_t err_size)
+int http_start(const struct cfg *cfg, struct usage_set *usage,
+               struct tusage *tusage, char *err, size_t err_size)
 {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                    MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -533,7 +533,7 @@ int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
   if (headroom < HTTP_CONN_HEADROOM_MIN)
     headroom = HTTP_CONN_HEADROOM_MIN;
   http_cfg = cfg;
-  routes_init(usage);
+  routes_init(usage, tusage);
   introspect_route_init(cfg);
   snprintf(http_retry_after_text, sizeof http_retry_after_text, "%u",
            cfg->retry_after);
@@ -541,7 +541,7 @@ int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
                          cfg->client_ip_header, cfg->ipv6_prefix, err,
                          err_size) != 0)
     return -1;
-  if (guard_start(cfg, usage, err, err_size) != 0)
+  if (guard_start(cfg, usage, tusage, err, err_size) != 0)
     return -1;
   if (cfg->addr.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;

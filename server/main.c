@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pool.h"
 #include "token.h"
+#include "tusage.h"
 #include "usage.h"
 
 /* No core file, and no ptrace or /proc/PID/mem by unprivileged processes;
@@ -36,7 +37,8 @@ int main(int argc, char **argv)
   struct db_settings dbs;
   struct pool_settings ps;
   struct usage_set *usage = NULL;
-  size_t unwritten;
+  struct tusage *tusage = NULL;
+  size_t unwritten, rows_unwritten;
   char err[256];
   sigset_t stop_signals;
   unsigned left;
@@ -99,21 +101,26 @@ int main(int argc, char **argv)
     return 1;
   }
   if (cfg.usage_interval > 0) {
+    /* Token use and tenant usage: both bounded by --usage-max. */
     usage = usage_new(cfg.usage_max, err, sizeof err);
-    if (usage == NULL ||
-        flusher_start(usage, cfg.usage_interval, cfg.db_retry_max,
+    if (usage != NULL)
+      tusage = tusage_new(cfg.usage_max, err, sizeof err);
+    if (usage == NULL || tusage == NULL ||
+        flusher_start(usage, tusage, cfg.usage_interval, cfg.db_retry_max,
                       cfg.usage_timeout, cfg.usage_db_group, err,
                       sizeof err) != 0) {
       log_msg(LOG_ERROR, "cannot start: %s", err);
+      tusage_free(tusage);
       usage_free(usage);
       pool_stop();
       db_shutdown();
       return 1;
     }
   }
-  if (http_start(&cfg, usage, err, sizeof err) != 0) {
+  if (http_start(&cfg, usage, tusage, err, sizeof err) != 0) {
     log_msg(LOG_ERROR, "cannot start: %s", err);
-    (void)flusher_stop();
+    (void)flusher_stop(NULL);
+    tusage_free(tusage);
     usage_free(usage);
     pool_stop();
     db_shutdown();
@@ -136,12 +143,18 @@ int main(int argc, char **argv)
   pool_stop(); /* answers every request still parked */
   http_stop();
   /* After the last request: the flusher writes what they used, once more. */
-  unwritten = flusher_stop();
+  unwritten = flusher_stop(&rows_unwritten);
+  tusage_free(tusage);
   usage_free(usage);
   db_shutdown();
   if (unwritten > 0)
     log_msg(LOG_WARN, "stopped without recording the use of %zu tokens",
             unwritten);
+  if (rows_unwritten > 0)
+    log_msg(LOG_WARN,
+            "stopped without recording %zu rows of tenant usage (tenant "
+            "and minute)",
+            rows_unwritten);
   if (left > 0)
     log_msg(LOG_WARN, "stopped with %u requests unfinished after %u s", left,
             cfg.shutdown_timeout);

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "token.h"
+#include "tusage.h"
 #include "usage.h"
 
 #define HTTP_JSON "application/json"
@@ -113,8 +114,8 @@ struct http_route {
 
 /* routes.c: the table, ending in its 404 entry. */
 extern const struct http_route http_routes[];
-/* routes.c: the usage set /metrics reports (NULL: none). */
-void routes_init(struct usage_set *usage);
+/* routes.c: the usage set and tenant usage /metrics reports (NULL: none). */
+void routes_init(struct usage_set *usage, struct tusage *tusage);
 
 /* http.c: the reply helpers. http_reply queues a response: status,
  * optional body with its type, extra headers, then the request's own
@@ -162,9 +163,10 @@ void http_metrics_in_flight(struct metrics_text *t);
 void http_metrics_client_resets(struct metrics_text *t);
 
 /* guard.c: the middleware of protected routes. guard_start makes the
- * failure limiter (none with --auth-fail-limit 0); usage may be NULL. */
-int guard_start(const struct cfg *cfg, struct usage_set *usage, char *err,
-                size_t err_size);
+ * failure limiter (none with --auth-fail-limit 0); usage and tusage may be
+ * NULL. */
+int guard_start(const struct cfg *cfg, struct usage_set *usage,
+                struct tusage *tusage, char *err, size_t err_size);
 void guard_stop(void);
 /* The limiter's decision, the only one, made before a route reads its
  * credentials: false when req's address is blocked (then *retry_after_s

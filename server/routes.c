@@ -20,10 +20,12 @@
 #define ROUTES_READY_FRESH_US 1000000
 
 static struct usage_set *routes_usage; /* NULL: --usage-interval 0 */
+static struct tusage *routes_tusage;    /* likewise */
 
-void routes_init(struct usage_set *usage)
+void routes_init(struct usage_set *usage, struct tusage *tusage)
 {
   routes_usage = usage;
+  routes_tusage = tusage;
 }
 
 /* The decision itself, for a person or a script to read: the tenant, the
@@ -192,6 +194,8 @@ static enum MHD_Result routes_metrics(struct MHD_Connection *conn,
     usage_metrics(&t, routes_usage);
     flusher_metrics(&t);
   }
+  if (routes_tusage != NULL)
+    tusage_metrics(&t, routes_tusage);
   conns_metrics(&t);
   if (t.failed || t.data == NULL) {
     metrics_text_free(&t);
