@@ -195,3 +195,23 @@ long auth_test_body(char *out, size_t out_size, const struct verdict *v,
        auth_add(out, out_size, &at, "}}");
   return ok ? (long)at : -1;
 }
+
+bool auth_rate_fields(char *policy, size_t policy_size, char *limit,
+                      size_t limit_size, const struct auth_rate *r, size_t n)
+{
+  size_t at = 0, most = 0;
+  bool ok = n > 0;
+
+  for (size_t i = 0; ok && i < n; i++) {
+    ok = auth_add(policy, policy_size, &at,
+                  "%s\"%s\";q=%" PRIu32 ";w=%" PRIu32, i > 0 ? ", " : "",
+                  r[i].name, r[i].quota, r[i].window_s);
+    if (r[i].remaining < r[most].remaining ||
+        (r[i].remaining == r[most].remaining && r[i].reset_s > r[most].reset_s))
+      most = i;
+  }
+  at = 0;
+  return ok && auth_add(limit, limit_size, &at,
+                        "\"%s\";r=%" PRIu32 ";t=%" PRIu32, r[most].name,
+                        r[most].remaining, r[most].reset_s);
+}

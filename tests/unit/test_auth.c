@@ -217,8 +217,39 @@ static void check_auth_test_body(void)
   CHECK(auth_test_body(out, (size_t)n + 1, &v, "[\"*\"]") == n);
 }
 
+/* RateLimit-Policy and RateLimit as draft-ietf-httpapi-ratelimit-headers-10
+ * writes them (its section 3 and 4 examples: "default";q=100;w=10 and
+ * "default";r=50;t=30): every policy in the first, the most restrictive in
+ * the second. */
+static void check_rate_fields(void)
+{
+  struct auth_rate r[2] = {{"token", 100, 60, 42, 17},
+                           {"tenant", 1000000000, 86400, 999999999, 86400}};
+  char policy[AUTH_RATE_FIELD], limit[AUTH_RATE_FIELD];
+
+  CHECK(auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r, 2));
+  CHECKF(strcmp(policy, "\"token\";q=100;w=60, \"tenant\";q=1000000000;"
+                        "w=86400") == 0,
+         "policy %s", policy);
+  CHECKF(strcmp(limit, "\"token\";r=42;t=17") == 0, "limit %s", limit);
+  r[1].remaining = 3;
+  CHECK(auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r, 2));
+  CHECKF(strcmp(limit, "\"tenant\";r=3;t=86400") == 0, "limit %s", limit);
+  /* Equal remaining: the later reset is the more restrictive. */
+  r[0].remaining = 0, r[1].remaining = 0, r[0].reset_s = 5, r[1].reset_s = 1;
+  CHECK(auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r, 2));
+  CHECKF(strcmp(limit, "\"token\";r=0;t=5") == 0, "limit %s", limit);
+  CHECK(auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r + 1, 1));
+  CHECK(strcmp(policy, "\"tenant\";q=1000000000;w=86400") == 0 &&
+        strcmp(limit, "\"tenant\";r=0;t=1") == 0);
+  CHECK(!auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r, 0));
+  CHECK(!auth_rate_fields(policy, 20, limit, sizeof limit, r, 2));
+  CHECK(!auth_rate_fields(policy, sizeof policy, limit, 10, r, 2));
+}
+
 int main(void)
 {
+  check_rate_fields();
   check_auth_test_body();
   check_abilities();
   check_without_database();
