@@ -140,6 +140,19 @@ void tusage_free(struct tusage *t)
   free(t);
 }
 
+/* Adds n to *count up to TUSAGE_COUNT_MAX; returns what did not fit. */
+static uint64_t tusage_saturate(uint64_t *count, uint64_t n)
+{
+  uint64_t room = TUSAGE_COUNT_MAX - *count;
+
+  if (n <= room) {
+    *count += n;
+    return 0;
+  }
+  *count = TUSAGE_COUNT_MAX;
+  return n - room;
+}
+
 /* Adds the counts to the live table's row of (tenant, minute), making it
  * when new; with lock held. False (and counted) when the table is full.
  * Expected O(1): the index is at most half full. */
@@ -155,8 +168,11 @@ static bool tusage_add_locked(struct tusage *t, const char *tenant,
   while ((e = tb->index[i]) != 0) {
     r = &tb->rows[e - 1];
     if (r->minute == minute && memcmp(r->tenant, tenant, TOKEN_UUID_LEN) == 0) {
-      r->requests += requests;
-      r->limited += limited;
+      uint64_t lost = tusage_saturate(&r->requests, requests) +
+                      tusage_saturate(&r->limited, limited);
+
+      if (lost > 0)
+        atomic_fetch_add_explicit(&t->dropped, lost, memory_order_relaxed);
       return true;
     }
     i = (i + 1) & t->mask;
@@ -170,8 +186,13 @@ static bool tusage_add_locked(struct tusage *t, const char *tenant,
   memcpy(r->tenant, tenant, TOKEN_UUID_LEN);
   r->tenant[TOKEN_UUID_LEN] = '\0';
   r->minute = minute;
-  r->requests = requests;
-  r->limited = limited;
+  r->requests = r->limited = 0;
+  if (tusage_saturate(&r->requests, requests) +
+          tusage_saturate(&r->limited, limited) >
+      0)
+    atomic_fetch_add_explicit(&t->dropped,
+                              requests + limited - r->requests - r->limited,
+                              memory_order_relaxed);
   tb->count++;
   tb->index[i] = (uint32_t)tb->count;
   atomic_store_explicit(&t->pending, tb->count, memory_order_relaxed);
@@ -288,7 +309,8 @@ long tusage_json(char *out, size_t out_size, const struct tusage_row *rows,
     const struct tusage_row *r = &rows[i];
 
     if (!tusage_tenant_valid(r->tenant, strnlen(r->tenant, sizeof r->tenant)) ||
-        r->minute < 0 || r->minute % 60 != 0)
+        r->minute < 0 || r->minute % 60 != 0 ||
+        r->requests > TUSAGE_COUNT_MAX || r->limited > TUSAGE_COUNT_MAX)
       return -1;
     k = snprintf(out + at, out_size - at,
                  "%s{\"tenant\":\"%s\",\"minute\":%" PRId64

@@ -30,6 +30,9 @@
 #define TUSAGE_MAX_CAPACITY ((size_t)1 << 22)
 /* add_tenant_usage takes this many rows per call, at most. */
 #define TUSAGE_CALL_MAX 10000
+/* add_tenant_usage takes counts up to this per row: a row's count stops
+ * there, and what would pass it is dropped. */
+#define TUSAGE_COUNT_MAX UINT32_MAX
 /* tusage_json's bytes per row, at most: a row with every count at its
  * largest, and its comma. */
 #define TUSAGE_JSON_ROW_MAX 160
@@ -58,7 +61,8 @@ bool tusage_tenant_valid(const char *tenant, size_t len);
 /* Adds requests and limited to tenant's row of the minute holding unix_s.
  * True when counted; false when tenant is NULL or no UUID text (refused,
  * nothing counted), unix_s is negative, or the table is full (dropped,
- * the counts added to tusage_dropped). Never allocates. */
+ * the counts added to tusage_dropped); a count that would pass
+ * TUSAGE_COUNT_MAX stops there and the rest is dropped. Never allocates. */
 bool tusage_add(struct tusage *t, const char *tenant, size_t tenant_len,
                 int64_t unix_s, uint64_t requests, uint64_t limited);
 
@@ -79,8 +83,8 @@ void tusage_put_back(struct tusage *t, const struct tusage_row *rows,
  * order, into out[0..out_size), NUL-terminated; n * TUSAGE_JSON_ROW_MAX +
  * 3 bytes always suffice. The tenant is copied only when it is UUID text
  * (tusage_tenant_valid), so nothing needs escaping. Returns the length, or
- * -1 when a row is not one tusage_add would have made or out is too
- * small. */
+ * -1 when a row is not one tusage_add would have made (a count over
+ * TUSAGE_COUNT_MAX among them) or out is too small. */
 long tusage_json(char *out, size_t out_size, const struct tusage_row *rows,
                  size_t n);
 

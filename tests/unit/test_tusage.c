@@ -158,6 +158,18 @@ static void check_capacity_put_back(void)
   tusage_put_back(t, NULL, 5);
   free(rows);
   tusage_free(t);
+  /* A count stops at what add_tenant_usage takes; the rest is dropped. */
+  t = make(2);
+  CHECK(tusage_add(t, a, UUID, 60, TUSAGE_COUNT_MAX - 1, 5));
+  CHECK(tusage_add(t, a, UUID, 60, 3, 0));
+  CHECK(tusage_add(t, b, UUID, 60, UINT64_MAX, 0));
+  CHECK(tusage_dropped(t) == 2 + (UINT64_MAX - TUSAGE_COUNT_MAX));
+  n = tusage_take(t, &rows);
+  REQUIRE(n == 2);
+  CHECK(rows[0].requests == TUSAGE_COUNT_MAX && rows[0].limited == 5 &&
+        rows[1].requests == TUSAGE_COUNT_MAX);
+  free(rows);
+  tusage_free(t);
 }
 
 /* The JSON add_tenant_usage takes, by hand from iface and sql-reference:
@@ -172,7 +184,7 @@ static void check_json(void)
       "[{\"tenant\":\"00000000-0000-4000-8000-000000000001\",\"minute\":60,"
       "\"requests\":1,\"limited\":0},{\"tenant\":\"00000000-0000-4000-8000-"
       "000000000002\",\"minute\":9223372036854775800,\"requests\":"
-      "18446744073709551615,\"limited\":18446744073709551615}]";
+      "4294967295,\"limited\":4294967295}]";
   long n;
 
   CHECK(tusage_json(out, sizeof out, rows, 0) == 2 && strcmp(out, "[]") == 0);
@@ -181,13 +193,16 @@ static void check_json(void)
   rows[0].requests = 1;
   tenant_n(2, rows[1].tenant);
   rows[1].minute = INT64_MAX - INT64_MAX % 60;
-  rows[1].requests = rows[1].limited = UINT64_MAX;
+  rows[1].requests = rows[1].limited = TUSAGE_COUNT_MAX;
   n = tusage_json(out, sizeof out, rows, 2);
   CHECKF(n == (long)strlen(want) && strcmp(out, want) == 0, "got %s", out);
   /* Each row fits its bound, at its largest. */
   CHECK(n + 1 <= 2 * TUSAGE_JSON_ROW_MAX + 3);
   for (size_t size = 0; size <= (size_t)n; size++)
     CHECKF(tusage_json(out, size, rows, 2) == -1, "size %zu", size);
+  rows[1].limited = (uint64_t)TUSAGE_COUNT_MAX + 1;
+  CHECK(tusage_json(out, sizeof out, rows, 2) == -1);
+  rows[1].limited = 0;
   rows[1].minute = 61;
   CHECK(tusage_json(out, sizeof out, rows, 2) == -1);
   rows[1].minute = -60;
