@@ -151,8 +151,7 @@ static bool auth_add_limit(char *out, size_t out_size, size_t *at,
   if (l->requests == 0)
     return auth_add(out, out_size, at, "\"%s\":null", name);
   return auth_add(out, out_size, at,
-                  "\"%s\":{\"requests\":%" PRIu32 ",\"seconds\":%" PRIu32
-                  "}",
+                  "\"%s\":{\"requests\":%" PRIu32 ",\"seconds\":%" PRIu32 "}",
                   name, l->requests, l->seconds);
 }
 
@@ -165,11 +164,10 @@ long auth_test_body(char *out, size_t out_size, const struct verdict *v,
   bool ok;
 
   if (abilities != NULL)
-    scope_len = introspect_scope(abilities, strlen(abilities), scope,
-                                 sizeof scope);
+    scope_len =
+        introspect_scope(abilities, strlen(abilities), scope, sizeof scope);
   ok = auth_add(out, out_size, &at,
-                "{\"tenant_id\":\"%s\",\"token_id\":%" PRIu64
-                ",\"abilities\":",
+                "{\"tenant_id\":\"%s\",\"token_id\":%" PRIu64 ",\"abilities\":",
                 v->tenant_id, v->token_id);
   if (scope_len < 0) {
     ok = ok && auth_add(out, out_size, &at, "null");
@@ -203,15 +201,14 @@ bool auth_rate_fields(char *policy, size_t policy_size, char *limit,
   bool ok = n > 0;
 
   for (size_t i = 0; ok && i < n; i++) {
-    ok = auth_add(policy, policy_size, &at,
-                  "%s\"%s\";q=%" PRIu32 ";w=%" PRIu32, i > 0 ? ", " : "",
-                  r[i].name, r[i].quota, r[i].window_s);
+    ok = auth_add(policy, policy_size, &at, "%s\"%s\";q=%" PRIu32 ";w=%" PRIu32,
+                  i > 0 ? ", " : "", r[i].name, r[i].quota, r[i].window_s);
     if (r[i].remaining < r[most].remaining ||
         (r[i].remaining == r[most].remaining && r[i].reset_s > r[most].reset_s))
       most = i;
   }
   at = 0;
-  return ok && auth_add(limit, limit_size, &at,
-                        "\"%s\";r=%" PRIu32 ";t=%" PRIu32, r[most].name,
-                        r[most].remaining, r[most].reset_s);
+  return ok &&
+         auth_add(limit, limit_size, &at, "\"%s\";r=%" PRIu32 ";t=%" PRIu32,
+                  r[most].name, r[most].remaining, r[most].reset_s);
 }

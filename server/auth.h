@@ -113,7 +113,7 @@ bool auth_rate_fields(char *policy, size_t policy_size, char *limit,
 
 /* The body of a 429 for a rate limit: the limit's name in words. */
 #define AUTH_RATE_LIMITED_BODY(who)                                            \
-  "{\"error\":\"rate_limited\",\"error_description\":\"the " who           \
+  "{\"error\":\"rate_limited\",\"error_description\":\"the " who               \
   "'s rate limit is reached; retry after the seconds in Retry-After\"}"
 
 #endif

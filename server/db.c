@@ -36,7 +36,8 @@ static const char *const db_stmt_text[DB_STMTS] = {
 /* What a database without authorize_tenant_token_hashes (a schema older
  * than 1.4.0) makes the verify call say. */
 #define DB_SCHEMA_OLD                                                          \
-  "authorize_tenant_token_hashes does not exist: tenant-authd " TENANT_AUTH_VERSION \
+  "authorize_tenant_token_hashes does not exist: "                             \
+  "tenant-authd " TENANT_AUTH_VERSION                                          \
   " needs schema 1.4.0 or later; upgrade the database first "                  \
   "(docs/operations.md, Upgrading)"
 /* Run on each new connection: no statement tenant-authd sends for a
@@ -349,7 +350,8 @@ static enum db_result db_execute_verify(struct db_conn *t,
     out[i].abilities_len = 0;
   }
   if (db_prepare(t, &t->stmt[DB_STMT_VERIFY], db_stmt_text[DB_STMT_VERIFY],
-                 strlen(db_stmt_text[DB_STMT_VERIFY]), err, err_size) != DB_OK) {
+                 strlen(db_stmt_text[DB_STMT_VERIFY]), err,
+                 err_size) != DB_OK) {
     db_schema_old(t, err, err_size);
     return DB_ERROR;
   }
@@ -646,7 +648,8 @@ enum db_result db_probe(struct db_conn *c, char *err, size_t err_size)
   if (r != DB_OK)
     return r;
   if (db_prepare(c, &c->stmt[DB_STMT_VERIFY], db_stmt_text[DB_STMT_VERIFY],
-                 strlen(db_stmt_text[DB_STMT_VERIFY]), err, err_size) != DB_OK) {
+                 strlen(db_stmt_text[DB_STMT_VERIFY]), err,
+                 err_size) != DB_OK) {
     db_schema_old(c, err, err_size);
     return DB_ERROR;
   }

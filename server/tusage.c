@@ -277,8 +277,7 @@ size_t tusage_take(struct tusage *t, struct tusage_row **out)
   return n;
 }
 
-void tusage_put_back(struct tusage *t, const struct tusage_row *rows,
-                     size_t n)
+void tusage_put_back(struct tusage *t, const struct tusage_row *rows, size_t n)
 {
   size_t done = 0;
 

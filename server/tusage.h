@@ -75,8 +75,7 @@ size_t tusage_take(struct tusage *t, struct tusage_row **out);
 /* Adds back n rows a take returned, after a failed write: each added to
  * the row of its tenant and minute; those that no longer fit are dropped
  * and counted. */
-void tusage_put_back(struct tusage *t, const struct tusage_row *rows,
-                     size_t n);
+void tusage_put_back(struct tusage *t, const struct tusage_row *rows, size_t n);
 
 /* add_tenant_usage's argument for rows[0..n): a JSON array of
  * {"tenant":"<uuid>","minute":N,"requests":N,"limited":N} in the rows'

@@ -180,10 +180,11 @@ static void check_auth_test_body(void)
 
   memcpy(v.tenant_id, tenant, sizeof tenant);
   n = auth_test_body(out, sizeof out, &v, "[\"*\"]");
-  CHECKF(n > 0 && strcmp(out, "{\"tenant_id\":\"0b6e7c51-4a0e-4a39-9a4e-"
-                               "0cc1e3b3b0f1\",\"token_id\":42,\"abilities\":"
-                               "[\"*\"],\"limits\":{\"token\":null,"
-                               "\"tenant\":null}}") == 0 &&
+  CHECKF(n > 0 &&
+             strcmp(out, "{\"tenant_id\":\"0b6e7c51-4a0e-4a39-9a4e-"
+                         "0cc1e3b3b0f1\",\"token_id\":42,\"abilities\":"
+                         "[\"*\"],\"limits\":{\"token\":null,"
+                         "\"tenant\":null}}") == 0 &&
              (size_t)n == strlen(out),
          "got %s", out);
   v.token_limit = (struct verdict_limit){5, 1};
@@ -194,14 +195,14 @@ static void check_auth_test_body(void)
                               "\"reports:*\"],\"limits\":{\"token\":{"
                               "\"requests\":5,\"seconds\":1},\"tenant\":{"
                               "\"requests\":1000000000,\"seconds\":86400}}}") !=
-                 NULL,
+                      NULL,
          "got %s", out);
   n = auth_test_body(out, sizeof out, &v, "[]");
   CHECKF(n > 0 && strstr(out, "\"abilities\":[],") != NULL, "got %s", out);
   /* Unreadable sets, and none: null, never the stored text. */
   static const char *const bad[] = {
-      "", "[", "[\"a\" \"b\"]", "[\"a\\\"\"]", "[\"\"]", "[1]",
-      "[\"a b\"]", "[\"\x01\"]", "{\"a\":1}", "[\"</script>\"]x"};
+      "",    "[",         "[\"a\" \"b\"]", "[\"a\\\"\"]", "[\"\"]",
+      "[1]", "[\"a b\"]", "[\"\x01\"]",    "{\"a\":1}",   "[\"</script>\"]x"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     n = auth_test_body(out, sizeof out, &v, bad[i]);
     CHECKF(n > 0 && strstr(out, "\"abilities\":null,") != NULL, "%s gave %s",

@@ -322,12 +322,13 @@ static void hammer(size_t capacity)
 
       for (unsigned i = 0; i < THREADS; i++)
         want += ad[i].added[tn][m];
-      CHECKF(got[tn][m] <= want, "tenant %u minute %u: %" PRIu64
-             " taken, %" PRIu64 " added", tn, m, got[tn][m], want);
+      CHECKF(got[tn][m] <= want,
+             "tenant %u minute %u: %" PRIu64 " taken, %" PRIu64 " added", tn, m,
+             got[tn][m], want);
       if (capacity >= TENANTS * MINUTES)
         CHECKF(got[tn][m] == want,
-               "tenant %u minute %u: %" PRIu64 " taken, %" PRIu64 " added",
-               tn, m, got[tn][m], want);
+               "tenant %u minute %u: %" PRIu64 " taken, %" PRIu64 " added", tn,
+               m, got[tn][m], want);
     }
   }
   for (unsigned i = 0; i < THREADS; i++)
