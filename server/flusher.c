@@ -20,8 +20,8 @@
 
 static struct {
   struct usage_set *set;
-  struct tusage *tusage;  /* NULL: no tenant usage */
-  struct db_conn *conn; /* the flusher's own connection */
+  struct tusage *tusage; /* NULL: no tenant usage */
+  struct db_conn *conn;  /* the flusher's own connection */
   unsigned interval_ms;
   unsigned retry_max_ms;
   uint64_t target_ms;      /* a call should take at most this: timeout / 4 */
@@ -32,10 +32,10 @@ static struct {
   bool started;
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  bool stopping; /* under lock */
+  bool stopping;    /* under lock */
   size_t lost;      /* hashes the last round could not write */
   size_t rows_lost; /* tenant usage rows the last round could not write */
-  bool failing;  /* the last round failed: logged once per change */
+  bool failing;     /* the last round failed: logged once per change */
   atomic_uint_fast64_t flushes, failures, noted, rows;
 } fl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -59,8 +59,8 @@ static enum db_result flusher_call(const uint8_t *hashes, size_t n, char *err,
 
 /* Writes n tenant usage rows in one add_tenant_usage call, timed like
  * flusher_call: the rows' chunk follows what a call took. */
-static enum db_result flusher_rows_call(const struct tusage_row *rows,
-                                        size_t n, char *err, size_t err_size)
+static enum db_result flusher_rows_call(const struct tusage_row *rows, size_t n,
+                                        char *err, size_t err_size)
 {
   size_t size = n * TUSAGE_JSON_ROW_MAX + 3;
   char *json = malloc(size);
@@ -199,9 +199,9 @@ static void *flusher_main(void *arg)
 }
 
 int flusher_start(struct usage_set *set, struct tusage *tusage,
-                  unsigned interval_s,
-                  unsigned retry_max_ms, unsigned timeout_s, const char *group,
-                  char *err, size_t err_size)
+                  unsigned interval_s, unsigned retry_max_ms,
+                  unsigned timeout_s, const char *group, char *err,
+                  size_t err_size)
 {
   int rc;
 

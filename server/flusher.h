@@ -7,8 +7,8 @@
  * rows per call (one call per flush unless there are more). A "flush" is
  * one such round; a failed one puts what it did not write back (into the
  * set, into the table) and the next round comes after a backoff instead
- * of a whole interval. Its connection has a "timeout" of its own, and each call is
- * sized to take at most a quarter of it: the chunk starts at
+ * of a whole interval. Its connection has a "timeout" of its own, and each call
+ * is sized to take at most a quarter of it: the chunk starts at
  * FLUSHER_CHUNK_FIRST and follows usage_chunk_next, so a slow database
  * gets smaller calls rather than calls it is still running when the
  * client gives up on them. Requests never wait for it: their verdicts do
@@ -23,8 +23,8 @@
 #include "tusage.h"
 #include "usage.h"
 
-#define FLUSHER_CHUNK_FIRST 256  /* hashes of the first call */
-#define FLUSHER_ROWS_FIRST 1000  /* tenant usage rows of the first call */
+#define FLUSHER_CHUNK_FIRST 256 /* hashes of the first call */
+#define FLUSHER_ROWS_FIRST 1000 /* tenant usage rows of the first call */
 
 struct flusher_stats {
   uint64_t flushes;  /* rounds that wrote everything they took */
@@ -42,9 +42,9 @@ struct flusher_stats {
  * set, tusage and group must live until flusher_stop returns. 0 on success,
  * else the reason is in err. */
 int flusher_start(struct usage_set *set, struct tusage *tusage,
-                  unsigned interval_s,
-                  unsigned retry_max_ms, unsigned timeout_s, const char *group,
-                  char *err, size_t err_size);
+                  unsigned interval_s, unsigned retry_max_ms,
+                  unsigned timeout_s, const char *group, char *err,
+                  size_t err_size);
 
 /* Wakes the thread, which flushes once more and exits, and joins it.
  * Returns how many hashes that last flush could not write, and sets
