@@ -524,7 +524,8 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 int http_start(const struct cfg *cfg, struct usage_set *usage,
-               struct tusage *tusage, char *err, size_t err_size)
+               struct tusage *tusage, struct rate_table *rates, char *err,
+               size_t err_size)
 {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                    MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -541,7 +542,7 @@ int http_start(const struct cfg *cfg, struct usage_set *usage,
                          cfg->client_ip_header, cfg->ipv6_prefix, err,
                          err_size) != 0)
     return -1;
-  if (guard_start(cfg, usage, tusage, err, err_size) != 0)
+  if (guard_start(cfg, usage, tusage, rates, err, err_size) != 0)
     return -1;
   if (cfg->addr.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "pool.h"
+#include "ratelimit.h"
 #include "token.h"
 #include "tusage.h"
 #include "usage.h"
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
   struct pool_settings ps;
   struct usage_set *usage = NULL;
   struct tusage *tusage = NULL;
+  struct rate_table *rates = NULL;
   size_t unwritten, rows_unwritten;
   char err[256];
   sigset_t stop_signals;
@@ -117,9 +119,12 @@ int main(int argc, char **argv)
       return 1;
     }
   }
-  if (http_start(&cfg, usage, tusage, err, sizeof err) != 0) {
+  rates = rate_new(cfg.limit_table, err, sizeof err);
+  if (rates == NULL ||
+      http_start(&cfg, usage, tusage, rates, err, sizeof err) != 0) {
     log_msg(LOG_ERROR, "cannot start: %s", err);
     (void)flusher_stop(NULL);
+    rate_free(rates);
     tusage_free(tusage);
     usage_free(usage);
     pool_stop();
@@ -144,6 +149,7 @@ int main(int argc, char **argv)
   http_stop();
   /* After the last request: the flusher writes what they used, once more. */
   unwritten = flusher_stop(&rows_unwritten);
+  rate_free(rates);
   tusage_free(tusage);
   usage_free(usage);
   db_shutdown();

@@ -88,6 +88,8 @@ struct http_request {
   char path[HTTP_PATH_LOG_MAX];           /* escaped; only with --access-log */
 };
 
+struct rate_table; /* ratelimit.h */
+
 struct http_header {
   const char *name;
   const char *value;
@@ -163,10 +165,11 @@ void http_metrics_in_flight(struct metrics_text *t);
 void http_metrics_client_resets(struct metrics_text *t);
 
 /* guard.c: the middleware of protected routes. guard_start makes the
- * failure limiter (none with --auth-fail-limit 0); usage and tusage may be
- * NULL. */
+ * failure limiter (none with --auth-fail-limit 0); usage, tusage and rates
+ * (the rate limits' table: NULL, none enforced) may be NULL. */
 int guard_start(const struct cfg *cfg, struct usage_set *usage,
-                struct tusage *tusage, char *err, size_t err_size);
+                struct tusage *tusage, struct rate_table *rates, char *err,
+                size_t err_size);
 void guard_stop(void);
 /* The limiter's decision, the only one, made before a route reads its
  * credentials: false when req's address is blocked (then *retry_after_s
@@ -195,6 +198,8 @@ enum MHD_Result guard_resume(struct MHD_Connection *conn,
 void guard_note_use(const uint8_t *hash);
 void guard_metrics(struct metrics_text *t);
 void guard_metrics_limiter(struct metrics_text *t);
+/* tenant_authd_rate_limited_total. */
+void guard_metrics_rates(struct metrics_text *t);
 
 /* revoke.c: POST /revoke. */
 enum MHD_Result revoke_start(struct MHD_Connection *conn,

@@ -20,7 +20,7 @@
 #define ROUTES_READY_FRESH_US 1000000
 
 static struct usage_set *routes_usage; /* NULL: --usage-interval 0 */
-static struct tusage *routes_tusage;    /* likewise */
+static struct tusage *routes_tusage;   /* likewise */
 
 void routes_init(struct usage_set *usage, struct tusage *tusage)
 {
@@ -190,6 +190,7 @@ static enum MHD_Result routes_metrics(struct MHD_Connection *conn,
   http_metrics_in_flight(&t);
   http_metrics_client_resets(&t);
   guard_metrics_limiter(&t);
+  guard_metrics_rates(&t);
   if (routes_usage != NULL) {
     usage_metrics(&t, routes_usage);
     flusher_metrics(&t);
