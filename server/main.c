@@ -1,4 +1,7 @@
-/* main.c: tenant-authd's entry point: flags, signals, start and stop.
+/* main.c: tenant-authd's entry point: flags, signals, start and stop, in
+ * order: database, pool, usage flusher, rate limits and their sync, HTTP;
+ * on SIGTERM HTTP drains, the pool answers what is parked, HTTP stops, the
+ * flusher and the sync write what is left.
  * SIGTERM and SIGINT are blocked in every thread and taken by sigwait here,
  * so no handler runs inside a worker. Before anything holds a token the
  * process is made non-dumpable and its core size limit set to 0, so no
@@ -17,6 +20,7 @@
 #include "log.h"
 #include "pool.h"
 #include "ratelimit.h"
+#include "ratesync.h"
 #include "token.h"
 #include "tusage.h"
 #include "usage.h"
@@ -119,10 +123,25 @@ int main(int argc, char **argv)
       return 1;
     }
   }
+  /* The rate limits, shared every --limit-sync ms on a connection of the
+   * usage connections' group. */
   rates = rate_new(cfg.limit_table, err, sizeof err);
   if (rates == NULL ||
-      http_start(&cfg, usage, tusage, rates, err, sizeof err) != 0) {
+      ratesync_start(rates, cfg.limit_sync, cfg.db_retry_max,
+                     cfg.db_read_timeout, cfg.usage_db_group, err,
+                     sizeof err) != 0) {
     log_msg(LOG_ERROR, "cannot start: %s", err);
+    (void)flusher_stop(NULL);
+    rate_free(rates);
+    tusage_free(tusage);
+    usage_free(usage);
+    pool_stop();
+    db_shutdown();
+    return 1;
+  }
+  if (http_start(&cfg, usage, tusage, rates, err, sizeof err) != 0) {
+    log_msg(LOG_ERROR, "cannot start: %s", err);
+    ratesync_stop();
     (void)flusher_stop(NULL);
     rate_free(rates);
     tusage_free(tusage);
@@ -149,6 +168,7 @@ int main(int argc, char **argv)
   http_stop();
   /* After the last request: the flusher writes what they used, once more. */
   unwritten = flusher_stop(&rows_unwritten);
+  ratesync_stop(); /* one last sync: what this instance admitted */
   rate_free(rates);
   tusage_free(tusage);
   usage_free(usage);
