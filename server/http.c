@@ -534,7 +534,7 @@ int http_start(const struct cfg *cfg, struct usage_set *usage,
   if (headroom < HTTP_CONN_HEADROOM_MIN)
     headroom = HTTP_CONN_HEADROOM_MIN;
   http_cfg = cfg;
-  routes_init(usage, tusage);
+  routes_init(usage, tusage, rates);
   introspect_route_init(cfg);
   snprintf(http_retry_after_text, sizeof http_retry_after_text, "%u",
            cfg->retry_after);

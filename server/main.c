@@ -126,10 +126,9 @@ int main(int argc, char **argv)
   /* The rate limits, shared every --limit-sync ms on a connection of the
    * usage connections' group. */
   rates = rate_new(cfg.limit_table, err, sizeof err);
-  if (rates == NULL ||
-      ratesync_start(rates, cfg.limit_sync, cfg.db_retry_max,
-                     cfg.db_read_timeout, cfg.usage_db_group, err,
-                     sizeof err) != 0) {
+  if (rates == NULL || ratesync_start(rates, cfg.limit_sync, cfg.db_retry_max,
+                                      cfg.db_read_timeout, cfg.usage_db_group,
+                                      err, sizeof err) != 0) {
     log_msg(LOG_ERROR, "cannot start: %s", err);
     (void)flusher_stop(NULL);
     rate_free(rates);

@@ -116,8 +116,10 @@ struct http_route {
 
 /* routes.c: the table, ending in its 404 entry. */
 extern const struct http_route http_routes[];
-/* routes.c: the usage set and tenant usage /metrics reports (NULL: none). */
-void routes_init(struct usage_set *usage, struct tusage *tusage);
+/* routes.c: the usage set, tenant usage and rate limits /metrics reports
+ * (NULL: none). */
+void routes_init(struct usage_set *usage, struct tusage *tusage,
+                 struct rate_table *rates);
 
 /* http.c: the reply helpers. http_reply queues a response: status,
  * optional body with its type, extra headers, then the request's own

@@ -14,18 +14,22 @@
 #include "db.h"
 #include "endpoints.h"
 #include "flusher.h"
+#include "ratesync.h"
 #include "route.h"
 
 /* /readyz answers from the last database call when it is this recent. */
 #define ROUTES_READY_FRESH_US 1000000
 
-static struct usage_set *routes_usage; /* NULL: --usage-interval 0 */
-static struct tusage *routes_tusage;   /* likewise */
+static struct usage_set *routes_usage;  /* NULL: --usage-interval 0 */
+static struct tusage *routes_tusage;    /* likewise */
+static struct rate_table *routes_rates; /* the rate limits' table */
 
-void routes_init(struct usage_set *usage, struct tusage *tusage)
+void routes_init(struct usage_set *usage, struct tusage *tusage,
+                 struct rate_table *rates)
 {
   routes_usage = usage;
   routes_tusage = tusage;
+  routes_rates = rates;
 }
 
 /* The decision itself, for a person or a script to read: the tenant, the
@@ -191,6 +195,8 @@ static enum MHD_Result routes_metrics(struct MHD_Connection *conn,
   http_metrics_client_resets(&t);
   guard_metrics_limiter(&t);
   guard_metrics_rates(&t);
+  rate_metrics(&t, routes_rates);
+  ratesync_metrics(&t);
   if (routes_usage != NULL) {
     usage_metrics(&t, routes_usage);
     flusher_metrics(&t);
