@@ -478,12 +478,10 @@ static bool db_rate_take_row(const struct db_rate_row *r,
 /* Runs the rate sync call on t's connection and reads every result set:
  * one of DB_RCOLS columns (its rows into out), or of one column (now_ms
  * alone: the answer to an empty input). */
-static enum db_result db_execute_rate_sync(struct db_conn *t,
-                                           const char *instance,
-                                           const char *json, size_t json_len,
-                                           struct rate_total *out, size_t cap,
-                                           size_t *n, uint64_t *now_ms,
-                                           char *err, size_t err_size)
+static enum db_result
+db_execute_rate_sync(struct db_conn *t, const char *instance, const char *json,
+                     size_t json_len, struct rate_total *out, size_t cap,
+                     size_t *n, uint64_t *now_ms, char *err, size_t err_size)
 {
   MYSQL_STMT *stmt;
   MYSQL_BIND param[2];
@@ -494,10 +492,9 @@ static enum db_result db_execute_rate_sync(struct db_conn *t,
   int rc;
 
   *n = 0;
-  if (db_prepare(t, &t->stmt[DB_STMT_RATE_SYNC],
-                 db_stmt_text[DB_STMT_RATE_SYNC],
-                 strlen(db_stmt_text[DB_STMT_RATE_SYNC]), err,
-                 err_size) != DB_OK)
+  if (db_prepare(
+          t, &t->stmt[DB_STMT_RATE_SYNC], db_stmt_text[DB_STMT_RATE_SYNC],
+          strlen(db_stmt_text[DB_STMT_RATE_SYNC]), err, err_size) != DB_OK)
     return DB_ERROR;
   stmt = t->stmt[DB_STMT_RATE_SYNC];
   memset(param, 0, sizeof param);
@@ -556,7 +553,8 @@ static enum db_result db_execute_rate_sync(struct db_conn *t,
   if (rc > 0)
     goto failed;
   if (!bad && !have_now) {
-    snprintf(err, err_size, "rate sync: sync_tenant_rate_counts gave no now_ms");
+    snprintf(err, err_size,
+             "rate sync: sync_tenant_rate_counts gave no now_ms");
     bad = true;
   }
   return bad ? DB_ERROR : DB_OK;

@@ -4,10 +4,10 @@
  * and passed to each call. It holds prepared statements, each prepared
  * once, on its first use: CALL verify_tenant_token_hashes(?) (a batch of
  * tokens by hash), CALL note_tenant_token_use(?), CALL
- * revoke_leaked_tenant_token(?) and CALL sync_tenant_rate_counts(?, ?). db_conn_open
- * connects nothing: the first call does, with autocommit=1; the connection
- * is reused, re-opened with a backoff (backoff.h) when it breaks, and
- * closed by db_conn_close.
+ * revoke_leaked_tenant_token(?) and CALL sync_tenant_rate_counts(?, ?).
+ * db_conn_open connects nothing: the first call does, with autocommit=1; the
+ * connection is reused, re-opened with a backoff (backoff.h) when it breaks,
+ * and closed by db_conn_close.
  *
  * A new statement is one place in db.c: its name and text in
  * db_stmt_text, and a public call here that runs it (db_execute_call, for a

@@ -20,19 +20,21 @@
 #include "siphash.h"
 
 struct rate_entry {
-  char id[RATE_ID_MAX];  /* not NUL-terminated: id_len bytes */
-  uint8_t scope;         /* 't' or 'k'; 0: the slot is empty */
-  uint8_t id_len;
-  uint16_t n;            /* instances counting the key, >= 1 */
-  uint32_t requests;     /* the limit the last rate_take brought */
+  char id[RATE_ID_MAX]; /* not NUL-terminated: id_len bytes */
+  uint8_t scope;        /* 't' or 'k'; 0: the slot is empty */
+  uint8_t id_len : 6;
+  uint8_t wanted : 1; /* refused since the last collect */
+  uint8_t n;          /* instances counting the key in win, >= 1 */
+  uint8_t n_next;     /* the last sync's count: n from the next window */
+  uint32_t requests;  /* the limit the last rate_take brought */
   uint32_t seconds;
-  uint32_t win;          /* the current window's number */
-  uint32_t prev, cur;    /* the cluster's totals as last known */
-  uint32_t local;        /* admitted in win, not in cur */
-  uint32_t pend_cur;     /* admitted in win, not yet collected */
-  uint32_t pend_prev;    /* admitted in win - 1, not yet collected */
-  uint32_t coll_win;     /* 1 + the latest window collected; 0: none */
-  uint32_t last_s;       /* UNIX second of the last rate_take */
+  uint32_t win;       /* the current window's number */
+  uint32_t prev, cur; /* the cluster's totals as last known */
+  uint32_t local;     /* admitted in win, not in cur */
+  uint32_t pend_cur;  /* admitted in win, not yet collected */
+  uint32_t pend_prev; /* admitted in win - 1, not yet collected */
+  uint32_t coll_win;  /* 1 + the latest window collected; 0: none */
+  uint32_t last_s;    /* UNIX second of the last rate_take */
 };
 
 _Static_assert(sizeof(struct rate_entry) == RATE_ENTRY_BYTES,
@@ -50,7 +52,7 @@ struct rate_table {
   uint64_t key[2];
   atomic_size_t entries;
   atomic_uint_fast64_t evictions, dropped;
-  atomic_uint peers; /* the largest n of the last rate_apply */
+  atomic_uint peers;  /* n of a key before its first sync */
   atomic_bool synced; /* rate_set_synced */
   struct rate_pending pending;
   pthread_mutex_t locks[RATE_SHARDS];
@@ -165,8 +167,7 @@ uint64_t rate_clock_local_ms(void)
 
 uint64_t rate_clock_now_ms(void)
 {
-  int64_t ms =
-      (int64_t)rate_clock_local_ms() + atomic_load(&rate_offset_ms);
+  int64_t ms = (int64_t)rate_clock_local_ms() + atomic_load(&rate_offset_ms);
 
   return ms < 1 ? 1 : (uint64_t)ms;
 }
@@ -276,6 +277,7 @@ static void rate_roll(struct rate_table *t, struct rate_entry *e, uint32_t win)
   e->cur = 0;
   e->local = 0;
   e->win = win;
+  e->n = e->n_next;
 }
 
 /* A fresh state in e for key (scope, id) under requests per seconds. */
@@ -290,9 +292,10 @@ static void rate_init(struct rate_table *t, struct rate_entry *e, char scope,
   e->requests = requests;
   e->seconds = seconds;
   e->win = win;
-  e->n = (uint16_t)atomic_load(&t->peers);
+  e->n = (uint8_t)atomic_load(&t->peers);
   if (e->n == 0)
     e->n = 1;
+  e->n_next = e->n;
 }
 
 /* The slot of set a new key takes: an empty one, else the idle one used
@@ -407,6 +410,8 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
   limit_w = (uint64_t)requests * w;
   admit = cur_plus + 1 <= requests &&
           (uint64_t)e->prev * (w - e_ms) + (cur_plus + 1) * w <= limit_w;
+  if (!admit && atomic_load(&t->synced))
+    e->wanted = 1;
   if (admit) {
     if (e->local < UINT32_MAX)
       e->local++;
@@ -431,8 +436,8 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
   return admit;
 }
 
-void rate_give_back(struct rate_table *t, enum rate_scope scope,
-                    const char *id, uint32_t seconds, uint64_t taken_ms)
+void rate_give_back(struct rate_table *t, enum rate_scope scope, const char *id,
+                    uint32_t seconds, uint64_t taken_ms)
 {
   pthread_mutex_t *lock;
   struct rate_entry *set, *e;
@@ -519,7 +524,7 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
     pthread_mutex_lock(lock);
     for (size_t i = 0; i < RATE_WAYS && !full; i++) {
       struct rate_entry *e = &t->slots[set * RATE_WAYS + i];
-      size_t need = (e->pend_prev > 0) + (e->pend_cur > 0);
+      size_t need = (e->pend_prev > 0) + (e->pend_cur > 0 || e->wanted);
 
       if (e->scope == 0 || need == 0)
         continue;
@@ -539,12 +544,15 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
         if (e->coll_win < e->win)
           e->coll_win = e->win;
       }
-      if (e->pend_cur > 0) {
+      /* A refused key sends a 0 to learn the totals, and to be counted
+       * among the instances that want it. */
+      if (e->pend_cur > 0 || e->wanted) {
         rows[n++] = rate_row(e, e->win, e->pend_cur);
         e->coll_win = e->win + 1;
       }
       e->pend_prev = 0;
       e->pend_cur = 0;
+      e->wanted = 0;
     }
     pthread_mutex_unlock(lock);
   }
@@ -602,8 +610,7 @@ void rate_put_back(struct rate_table *t, const struct rate_count *rows,
   }
 }
 
-void rate_apply(struct rate_table *t, const struct rate_total *rows,
-                size_t n)
+void rate_apply(struct rate_table *t, const struct rate_total *rows, size_t n)
 {
   unsigned peers = 0;
 
@@ -636,16 +643,26 @@ void rate_apply(struct rate_table *t, const struct rate_total *rows,
       e->prev = rate_sat32(r->cur_total + e->pend_prev);
     }
     /* This instance is among them when it delivered a count of the
-     * window or the one before. */
+     * window or the one before. n rises at once; it falls only from the
+     * next window: an instance that has not synced yet this window is
+     * missing from the count, not gone. */
     included = e->coll_win >= r->window;
     ni = (uint64_t)r->instances + (included ? 0 : 1);
-    e->n = (uint16_t)(ni < 1 ? 1 : ni > UINT16_MAX ? UINT16_MAX : ni);
-    if (e->n > peers)
-      peers = e->n;
+    e->n_next = (uint8_t)(ni < 1                    ? 1
+                          : ni > RATE_INSTANCES_MAX ? RATE_INSTANCES_MAX
+                                                    : ni);
+    if (e->n_next > e->n)
+      e->n = e->n_next;
+    if (e->n_next > peers)
+      peers = e->n_next;
     pthread_mutex_unlock(lock);
   }
-  if (peers > 0)
-    atomic_store(&t->peers, peers);
+  /* The hint follows the cluster: up at once, down by one per sync. */
+  if (peers > 0) {
+    unsigned old = atomic_load(&t->peers);
+
+    atomic_store(&t->peers, peers + 1 >= old ? peers : old - 1);
+  }
 }
 
 size_t rate_entries(struct rate_table *t)

@@ -9,9 +9,16 @@
  * database's UNIX clock (rate_clock_now_ms), so that every instance counts
  * in the same windows. The "cluster" is every tenant-authd that syncs with
  * one database; "n" is how many of them counted a key in its current or
- * previous window, as the last sync said (at least 1, and at least 1 + the
- * others when this instance has not counted it there yet; before a key's
- * first sync, the largest n any sync reported, the "peers" hint).
+ * previous window, as the syncs said (at least 1, and at least 1 + the
+ * others when this instance has not counted it there yet; at most
+ * RATE_INSTANCES_MAX). Within a window n only rises: a lower count takes
+ * effect from the next window, since an instance that has not yet synced
+ * in this window is missing from the count, not gone. A key new to the
+ * table starts with the "peers" hint: the largest n of the last
+ * rate_apply, or one less than the hint before when that is larger (it
+ * follows a growing cluster at once and a shrinking one a step per sync);
+ * 1 until the first sync. A refused key is synced too (with a count of
+ * 0), so that it learns the totals and counts among the instances.
  *
  * The estimate (a sliding-window counter over the fixed windows) is
  *   prev * (1 - elapsed fraction of the window) + cur + n * local
@@ -60,10 +67,11 @@
 #define RATE_WAYS 8
 #define RATE_SHARDS 64
 #define RATE_ENTRY_BYTES 80
-#define RATE_ID_MAX 36            /* a UUID's text; a token id is shorter */
+#define RATE_ID_MAX 36                /* a UUID's text; a token id is shorter */
 #define RATE_REQUESTS_MAX 1000000000u /* the schema's bounds of a limit */
 #define RATE_SECONDS_MAX 86400u
 #define RATE_TABLE_DEFAULT 200000 /* --limit-table */
+#define RATE_INSTANCES_MAX 255    /* n is capped there */
 
 enum rate_scope { RATE_TENANT, RATE_TOKEN };
 
@@ -71,8 +79,8 @@ struct rate_table;
 
 /* What rate_take decided, for the answer's RateLimit fields. */
 struct rate_decision {
-  bool limited;           /* refused */
-  uint32_t requests;      /* the limit: requests per seconds (0: none) */
+  bool limited;      /* refused */
+  uint32_t requests; /* the limit: requests per seconds (0: none) */
   uint32_t seconds;
   uint32_t remaining;     /* requests the estimate leaves in the window */
   uint32_t reset_s;       /* whole seconds until the window ends, >= 1 */
@@ -126,8 +134,8 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
  * limit then refused the request. Nothing happens when the count has been
  * handed to the sync thread, or its window is older than the previous one,
  * or the key was evicted, or its limit changed window length since. */
-void rate_give_back(struct rate_table *t, enum rate_scope scope,
-                    const char *id, uint32_t seconds, uint64_t taken_ms);
+void rate_give_back(struct rate_table *t, enum rate_scope scope, const char *id,
+                    uint32_t seconds, uint64_t taken_ms);
 
 /* The database clock's UNIX time in ms: CLOCK_REALTIME plus the offset the
  * last sync learned (rate_clock_learn); never 0. */
@@ -160,8 +168,7 @@ void rate_put_back(struct rate_table *t, const struct rate_count *rows,
 /* Applies the totals of a sync that delivered every count rate_collect had
  * given out for these keys. Rows for keys the table no longer holds, or
  * with another window length, or a malformed scope, are skipped. */
-void rate_apply(struct rate_table *t, const struct rate_total *rows,
-                size_t n);
+void rate_apply(struct rate_table *t, const struct rate_total *rows, size_t n);
 
 /* Occupied slots, allocated slots, bytes allocated (slots and the pending
  * list), evictions, counts dropped from a full pending list. */

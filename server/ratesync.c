@@ -149,9 +149,8 @@ static enum db_result ratesync_db(void *ctx, const char *instance,
 static bool ratesync_counted_round(void)
 {
   char err[256] = "";
-  bool ok =
-      ratesync_round(rs.table, rs.instance, ratesync_db, rs.conn, err,
-                     sizeof err);
+  bool ok = ratesync_round(rs.table, rs.instance, ratesync_db, rs.conn, err,
+                           sizeof err);
 
   atomic_fetch_add(&rs.rounds[ok ? RATESYNC_OK : RATESYNC_FAILED], 1);
   if (!ok && !rs.failing)
@@ -192,8 +191,8 @@ static void *ratesync_main(void *arg)
 }
 
 int ratesync_start(struct rate_table *t, unsigned interval_ms,
-                   unsigned retry_max_ms, unsigned timeout_s,
-                   const char *group, char *err, size_t err_size)
+                   unsigned retry_max_ms, unsigned timeout_s, const char *group,
+                   char *err, size_t err_size)
 {
   int rc;
 

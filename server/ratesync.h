@@ -53,8 +53,8 @@ bool ratesync_round(struct rate_table *t, const char *instance,
  * verification connections' group). t and group must live until
  * ratesync_stop returns. 0 on success, else the reason is in err. */
 int ratesync_start(struct rate_table *t, unsigned interval_ms,
-                   unsigned retry_max_ms, unsigned timeout_s,
-                   const char *group, char *err, size_t err_size);
+                   unsigned retry_max_ms, unsigned timeout_s, const char *group,
+                   char *err, size_t err_size);
 
 /* Wakes the thread, which syncs once more and exits, and joins it. Does
  * nothing when the thread was not started. */
