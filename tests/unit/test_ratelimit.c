@@ -27,6 +27,7 @@
 
 #include "ratelimit.h"
 #include "ratesync.h"
+#include "siphash.h"
 #include "test.h"
 
 /* A UNIX time in ms that starts a window of every length used here. */
@@ -63,6 +64,20 @@ static unsigned take_n(struct rate_table *t, const char *id, uint32_t requests,
   for (unsigned i = 0; i < n; i++)
     ok += take(t, id, requests, seconds, now, NULL);
   return ok;
+}
+
+/* siphash.h against the SipHash paper's vectors (appendix A: key 00..0f,
+ * messages 00..len-1), on a little-endian host as here. */
+static void test_siphash(void)
+{
+  const uint64_t key[2] = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+  unsigned char m[16];
+
+  for (unsigned i = 0; i < sizeof m; i++)
+    m[i] = (unsigned char)i;
+  CHECK(siphash24(key, m, 0) == 0x726fdb47dd0e0e31ULL);
+  CHECK(siphash24(key, m, 15) == 0xa129ca6149be45e5ULL);
+  CHECK(siphash24(key, m, 8) == 0x93f5f5799a932462ULL);
 }
 
 /* Bad input is refused, closed, with a reason or an answer. */
@@ -732,6 +747,7 @@ static void test_threads(void)
 
 int main(void)
 {
+  test_siphash();
   test_bad_input();
   test_decisions();
   test_changed_limit();
