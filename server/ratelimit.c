@@ -2,9 +2,12 @@
  * "slot" holds one key's state (an "entry" once occupied); a "set" is the
  * RATE_WAYS slots a key may live in; a "shard" is the mutex guarding every
  * set whose index is the same modulo RATE_SHARDS. "w" is a window's length
- * in ms and "e" the ms elapsed in the current one. Estimates are kept
- * multiplied by w, so that they stay integers: a request is admitted when
- * prev * (w - e) + (cur + n * local + 1) * w <= requests * w. To "spill"
+ * in ms and "e" the ms elapsed in the current one. A key may live in
+ * either of two sets (both chosen by one SipHash: its low and high 32
+ * bits), so that a set that more keys hash to than it holds is rare even
+ * with the table half full; a new key goes to the set with more room. Estimates
+ * are kept multiplied by w, so that they stay integers: a request is admitted
+ * when prev * (w - e) + (cur + n * local + 1) * w <= requests * w. To "spill"
  * is to move an entry's unsynced count of a window it no longer holds to
  * the pending list. Lock order: a shard, then the pending list. */
 #include "ratelimit.h"
@@ -111,7 +114,7 @@ struct rate_table *rate_new(size_t entries, char *err, size_t err_size)
   atomic_init(&t->peers, 1);
   atomic_init(&t->synced, false);
   t->slots = calloc(t->sets * RATE_WAYS, sizeof *t->slots);
-  t->pending.cap = t->sets * RATE_WAYS;
+  t->pending.cap = t->sets * RATE_WAYS / RATE_PENDING_SHARE + RATE_WAYS;
   t->pending.rows = calloc(t->pending.cap, sizeof *t->pending.rows);
   if (t->slots == NULL || t->pending.rows == NULL) {
     snprintf(err, err_size,
@@ -179,29 +182,60 @@ void rate_clock_learn(uint64_t db_now_ms, uint64_t sent_ms, uint64_t done_ms)
   atomic_store(&rate_offset_ms, (int64_t)db_now_ms - (int64_t)mid);
 }
 
-/* The set of key (scope, id[0..len)), and its shard's lock. */
-static struct rate_entry *rate_set_of(struct rate_table *t, char scope,
-                                      const char *id, size_t len,
-                                      pthread_mutex_t **lock)
+/* Where a key may live: its two sets (set[1] NULL when both are one) and
+ * their shards' locks (lock[1] NULL when both are one), taken in
+ * ascending order. */
+struct rate_place {
+  struct rate_entry *set[2];
+  pthread_mutex_t *lock[2];
+};
+
+static void rate_place_of(struct rate_table *t, char scope, const char *id,
+                          size_t len, struct rate_place *p)
 {
   char k[RATE_ID_MAX + 1];
-  size_t set;
+  uint64_t h;
+  size_t s0, s1, l0, l1;
 
   k[0] = scope;
   memcpy(k + 1, id, len);
-  set = (size_t)(siphash24(t->key, k, len + 1) % t->sets);
-  *lock = &t->locks[set % RATE_SHARDS];
-  return &t->slots[set * RATE_WAYS];
+  h = siphash24(t->key, k, len + 1);
+  s0 = (size_t)((uint32_t)h % t->sets);
+  s1 = (size_t)((h >> 32) % t->sets);
+  l0 = s0 % RATE_SHARDS;
+  l1 = s1 % RATE_SHARDS;
+  p->set[0] = &t->slots[s0 * RATE_WAYS];
+  p->set[1] = s1 != s0 ? &t->slots[s1 * RATE_WAYS] : NULL;
+  p->lock[0] = &t->locks[l0 < l1 ? l0 : l1];
+  p->lock[1] = l0 != l1 ? &t->locks[l0 < l1 ? l1 : l0] : NULL;
 }
 
-static struct rate_entry *rate_find(struct rate_entry *set, char scope,
+static void rate_lock(const struct rate_place *p)
+{
+  pthread_mutex_lock(p->lock[0]);
+  if (p->lock[1] != NULL)
+    pthread_mutex_lock(p->lock[1]);
+}
+
+static void rate_unlock(const struct rate_place *p)
+{
+  if (p->lock[1] != NULL)
+    pthread_mutex_unlock(p->lock[1]);
+  pthread_mutex_unlock(p->lock[0]);
+}
+
+/* The entry of key (scope, id[0..len)) in its sets; NULL when it has
+ * none. The caller holds their locks. */
+static struct rate_entry *rate_find(const struct rate_place *p, char scope,
                                     const char *id, size_t len)
 {
-  for (size_t i = 0; i < RATE_WAYS; i++) {
-    struct rate_entry *e = &set[i];
+  for (size_t k = 0; k < 2 && p->set[k] != NULL; k++) {
+    for (size_t i = 0; i < RATE_WAYS; i++) {
+      struct rate_entry *e = &p->set[k][i];
 
-    if (e->scope == scope && e->id_len == len && memcmp(e->id, id, len) == 0)
-      return e;
+      if (e->scope == scope && e->id_len == len && memcmp(e->id, id, len) == 0)
+        return e;
+    }
   }
   return NULL;
 }
@@ -298,30 +332,37 @@ static void rate_init(struct rate_table *t, struct rate_entry *e, char scope,
   e->n_next = e->n;
 }
 
-/* The slot of set a new key takes: an empty one, else the idle one used
- * least recently, else the one used least recently. The caller holds the
- * set's lock; an occupied victim's unsynced counts are spilled. */
-static struct rate_entry *rate_victim(struct rate_table *t,
-                                      struct rate_entry *set, uint64_t now_s)
+/* The slot a new key takes in its sets: an empty one, in the set with
+ * more of them; else the idle one used least recently; else the one used
+ * least recently. The caller holds the sets' locks; an occupied victim's
+ * unsynced counts are spilled. */
+static struct rate_entry *
+rate_victim(struct rate_table *t, const struct rate_place *p, uint64_t now_s)
 {
   struct rate_entry *victim = NULL;
   uint64_t best = UINT64_MAX;
 
-  for (size_t i = 0; i < RATE_WAYS; i++) {
-    struct rate_entry *e = &set[i];
-    uint64_t score;
+  for (size_t k = 0; k < 2 && p->set[k] != NULL; k++) {
+    size_t empty = 0;
 
-    if (e->scope == 0) {
-      score = 0;
-    } else if (e->pend_cur == 0 && e->pend_prev == 0 &&
-               (uint64_t)e->last_s + 2 * (uint64_t)e->seconds <= now_s) {
-      score = 1 + (uint64_t)e->last_s;
-    } else {
-      score = ((uint64_t)1 << 33) + e->last_s;
-    }
-    if (score < best) {
-      best = score;
-      victim = e;
+    for (size_t i = 0; i < RATE_WAYS; i++)
+      empty += p->set[k][i].scope == 0;
+    for (size_t i = 0; i < RATE_WAYS; i++) {
+      struct rate_entry *e = &p->set[k][i];
+      uint64_t score;
+
+      if (e->scope == 0) {
+        score = RATE_WAYS - empty; /* below 1 << 32 */
+      } else if (e->pend_cur == 0 && e->pend_prev == 0 &&
+                 (uint64_t)e->last_s + 2 * (uint64_t)e->seconds <= now_s) {
+        score = ((uint64_t)1 << 32) + e->last_s;
+      } else {
+        score = ((uint64_t)1 << 33) + e->last_s;
+      }
+      if (score < best) {
+        best = score;
+        victim = e;
+      }
     }
   }
   if (victim->scope == 0) {
@@ -368,8 +409,8 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
                uint32_t requests, uint32_t seconds, uint64_t now_ms,
                struct rate_decision *out)
 {
-  pthread_mutex_t *lock;
-  struct rate_entry *set, *e;
+  struct rate_place p;
+  struct rate_entry *e;
   size_t len;
   char sc = rate_scope_char(scope);
   uint64_t w, now_s, win, e_ms, cur_plus, limit_w, est_w, wait;
@@ -388,16 +429,16 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
   win = now_s / seconds;
   if (win > UINT32_MAX)
     return rate_refuse_bad(requests, seconds, out);
-  set = rate_set_of(t, sc, id, len, &lock);
-  pthread_mutex_lock(lock);
-  e = rate_find(set, sc, id, len);
+  rate_place_of(t, sc, id, len, &p);
+  rate_lock(&p);
+  e = rate_find(&p, sc, id, len);
   if (e != NULL && e->seconds != seconds) {
     /* Another window length: its counts go on to the database under the
      * old one, and counting starts over. */
     rate_spill(t, e, true);
     rate_init(t, e, sc, id, len, requests, seconds, (uint32_t)win);
   } else if (e == NULL) {
-    e = rate_victim(t, set, now_s);
+    e = rate_victim(t, &p, now_s);
     rate_init(t, e, sc, id, len, requests, seconds, (uint32_t)win);
   }
   e->requests = requests;
@@ -432,15 +473,15 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
     wait = rate_wait_ms(e, cur_plus, e_ms, w);
     out->retry_after_s = wait < 1000 ? 1 : (uint32_t)((wait + 999) / 1000);
   }
-  pthread_mutex_unlock(lock);
+  rate_unlock(&p);
   return admit;
 }
 
 void rate_give_back(struct rate_table *t, enum rate_scope scope, const char *id,
                     uint32_t seconds, uint64_t taken_ms)
 {
-  pthread_mutex_t *lock;
-  struct rate_entry *set, *e;
+  struct rate_place p;
+  struct rate_entry *e;
   size_t len;
   char sc = rate_scope_char(scope);
   uint64_t win;
@@ -449,9 +490,9 @@ void rate_give_back(struct rate_table *t, enum rate_scope scope, const char *id,
       seconds > RATE_SECONDS_MAX)
     return;
   win = taken_ms / 1000 / seconds;
-  set = rate_set_of(t, sc, id, len, &lock);
-  pthread_mutex_lock(lock);
-  e = rate_find(set, sc, id, len);
+  rate_place_of(t, sc, id, len, &p);
+  rate_lock(&p);
+  e = rate_find(&p, sc, id, len);
   if (e != NULL && e->seconds == seconds) {
     /* Without a sync thread nothing is pending: local is all there is. */
     bool synced = atomic_load(&t->synced);
@@ -468,7 +509,7 @@ void rate_give_back(struct rate_table *t, enum rate_scope scope, const char *id,
       e->prev--;
     }
   }
-  pthread_mutex_unlock(lock);
+  rate_unlock(&p);
 }
 
 void rate_set_synced(struct rate_table *t, bool on)
@@ -584,16 +625,16 @@ void rate_put_back(struct rate_table *t, const struct rate_count *rows,
 {
   for (size_t i = 0; i < n; i++) {
     const struct rate_count *c = &rows[i];
-    pthread_mutex_t *lock;
-    struct rate_entry *set, *e;
+    struct rate_place p;
+    struct rate_entry *e;
     size_t len = strnlen(c->key, sizeof c->key);
     bool kept = false;
 
     if (len == 0 || len > RATE_ID_MAX || (c->scope != 't' && c->scope != 'k'))
       continue;
-    set = rate_set_of(t, c->scope, c->key, len, &lock);
-    pthread_mutex_lock(lock);
-    e = rate_find(set, c->scope, c->key, len);
+    rate_place_of(t, c->scope, c->key, len, &p);
+    rate_lock(&p);
+    e = rate_find(&p, c->scope, c->key, len);
     if (e != NULL && e->seconds == c->seconds) {
       /* Back into the entry when it still holds the window. */
       if (c->window == e->win) {
@@ -604,7 +645,7 @@ void rate_put_back(struct rate_table *t, const struct rate_count *rows,
         kept = true;
       }
     }
-    pthread_mutex_unlock(lock);
+    rate_unlock(&p);
     if (!kept)
       rate_pend(t, c, 1);
   }
@@ -616,8 +657,8 @@ void rate_apply(struct rate_table *t, const struct rate_total *rows, size_t n)
 
   for (size_t i = 0; i < n; i++) {
     const struct rate_total *r = &rows[i];
-    pthread_mutex_t *lock;
-    struct rate_entry *set, *e;
+    struct rate_place p;
+    struct rate_entry *e;
     size_t len = strnlen(r->key, sizeof r->key);
     uint64_t ni;
     bool included;
@@ -625,11 +666,11 @@ void rate_apply(struct rate_table *t, const struct rate_total *rows, size_t n)
     if (len == 0 || len > RATE_ID_MAX || (r->scope != 't' && r->scope != 'k') ||
         r->window > UINT32_MAX || r->seconds == 0)
       continue;
-    set = rate_set_of(t, r->scope, r->key, len, &lock);
-    pthread_mutex_lock(lock);
-    e = rate_find(set, r->scope, r->key, len);
+    rate_place_of(t, r->scope, r->key, len, &p);
+    rate_lock(&p);
+    e = rate_find(&p, r->scope, r->key, len);
     if (e == NULL || e->seconds != r->seconds) {
-      pthread_mutex_unlock(lock);
+      rate_unlock(&p);
       continue;
     }
     rate_roll(t, e, (uint32_t)r->window);
@@ -655,7 +696,7 @@ void rate_apply(struct rate_table *t, const struct rate_total *rows, size_t n)
       e->n = e->n_next;
     if (e->n_next > peers)
       peers = e->n_next;
-    pthread_mutex_unlock(lock);
+    rate_unlock(&p);
   }
   /* The hint follows the cluster: up at once, down by one per sync. */
   if (peers > 0) {

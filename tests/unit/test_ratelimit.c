@@ -278,6 +278,29 @@ static void test_eviction(void)
   rate_free(t);
 }
 
+/* Counts of windows an entry left unsynced go to the pending list, one
+ * row each; past its size (8 slots / RATE_PENDING_SHARE + RATE_WAYS = 10
+ * rows) they are dropped and counted. */
+static void test_pending_full(void)
+{
+  struct rate_table *t = make(RATE_WAYS);
+  struct rate_count *rows = NULL;
+  uint64_t sum = 0;
+  size_t n;
+
+  rate_set_synced(t, true);
+  /* 13 windows of 1 s two apart: each take leaves the last one's count. */
+  for (unsigned i = 0; i < 13; i++)
+    CHECK(take(t, TENANT_A, 10, 1, T0 + i * 2000ULL, NULL));
+  CHECK(rate_dropped(t) == 2);
+  n = rate_collect(t, &rows);
+  for (size_t i = 0; i < n; i++)
+    sum += rows[i].admitted;
+  CHECKF(n == 11 && sum == 11, "collected %zu rows, %" PRIu64, n, sum);
+  free(rows);
+  rate_free(t);
+}
+
 /* Collect sorts and merges; put back returns rows to their entries, or to
  * the pending list; the JSON is the contract's. */
 static void test_collect(void)
@@ -754,6 +777,7 @@ int main(void)
   test_give_back();
   test_eviction();
   test_collect();
+  test_pending_full();
   test_sync_failure();
   test_two_instances();
   test_cluster();
