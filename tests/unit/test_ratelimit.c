@@ -583,15 +583,16 @@ static void test_two_instances(void)
 /* The cluster: three instances syncing every second at phases 0, 1/3 and
  * 2/3 of a second, each with demand per second demand[i], on a limit of
  * `limit` per `seconds`, for `windows` windows after a warm-up on another
- * key (so that each knows its peers, as a running cluster does). Stores
- * each window's admitted count in per_window. */
+ * key (so that each knows its peers, as a running cluster does). From
+ * window down_from on, every sync fails. Stores each window's admitted
+ * count in per_window. */
 #define SIM_STEP_MS 5
 #define SIM_SYNC_MS 1000
 /* Instance i syncs when the ms since T0 plus its phase is a whole second. */
 static const uint64_t sim_phase[3] = {0, 335, 665};
 
 static void simulate(const unsigned demand[3], uint32_t limit, uint32_t seconds,
-                     unsigned windows, uint64_t *per_window)
+                     unsigned windows, unsigned down_from, uint64_t *per_window)
 {
   struct rate_table *t[3];
   struct fake_db *db = fake_new();
@@ -620,6 +621,7 @@ static void simulate(const unsigned demand[3], uint32_t limit, uint32_t seconds,
        now += SIM_STEP_MS) {
     unsigned w = (unsigned)((now - T0) / w_ms) - 1;
 
+    db->down = w >= down_from;
     for (int i = 0; i < 3; i++) {
       /* demand[i] per second, spread over the steps. */
       acc[i] += (uint64_t)demand[i] * SIM_STEP_MS;
@@ -627,7 +629,8 @@ static void simulate(const unsigned demand[3], uint32_t limit, uint32_t seconds,
         per_window[w] += take(t[i], TENANT_A, limit, seconds, now, NULL);
       if ((now - T0 + sim_phase[i]) % SIM_SYNC_MS == 0) {
         db->now_ms = now;
-        CHECK(ratesync_round(t[i], names[i], fake_call, db, err, sizeof err));
+        CHECK(ratesync_round(t[i], names[i], fake_call, db, err, sizeof err) ==
+              !db->down);
       }
     }
   }
@@ -671,29 +674,38 @@ static void check_windows(const char *what, const uint64_t *per_window,
  * of the 3 s case 2.44 x or more. */
 static void test_cluster(void)
 {
-  enum { WINDOWS = 30 };
+  enum { WINDOWS = 30, NEVER = WINDOWS };
   uint64_t per_window[WINDOWS];
   static const struct {
     const char *what;
     unsigned demand[3]; /* per instance, per second */
     uint32_t requests, seconds;
-    unsigned windows;
+    unsigned windows, down_from;
   } cases[] = {
       /* Each instance alone asks the limit per second: 30 x in all. */
-      {"even, 1000 per 10 s", {1000, 1000, 1000}, 1000, 10, 24},
-      {"90/5/5, 1000 per 10 s", {2700, 150, 150}, 1000, 10, 24},
-      {"90/5/5 x 10, 1000 per 10 s", {27000, 1500, 1500}, 1000, 10, 24},
-      /* A window of three syncs. */
-      {"even, 1000 per 3 s", {1000, 1000, 1000}, 1000, 3, 30},
-      {"even, 3000 per 60 s", {100, 100, 100}, 3000, 60, 6},
+      {"even, 1000 per 10 s", {1000, 1000, 1000}, 1000, 10, 24, NEVER},
+      {"90/5/5, 1000 per 10 s", {2700, 150, 150}, 1000, 10, 24, NEVER},
+      {"90/5/5 x 10, 1000 per 10 s", {27000, 1500, 1500}, 1000, 10, 24, NEVER},
+      /* Windows of three syncs, and of one. */
+      {"even, 1000 per 3 s", {1000, 1000, 1000}, 1000, 3, 30, NEVER},
+      {"even, 1000 per 1 s", {1000, 1000, 1000}, 1000, 1, 30, NEVER},
+      {"even, 3000 per 60 s", {100, 100, 100}, 3000, 60, 6, NEVER},
       /* A small limit, where rounding shows. */
-      {"even, 5 per 1 s", {3, 3, 3}, 5, 1, 30},
+      {"even, 5 per 1 s", {3, 3, 3}, 5, 1, 30, NEVER},
+      /* The database gone from the 5th window: each instance goes on
+       * from its last view and spends 1/n of each window. */
+      {"even, 1000 per 10 s, database down",
+       {1000, 1000, 1000},
+       1000,
+       10,
+       16,
+       4},
   };
 
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     REQUIRE(cases[c].windows <= WINDOWS);
     simulate(cases[c].demand, cases[c].requests, cases[c].seconds,
-             cases[c].windows, per_window);
+             cases[c].windows, cases[c].down_from, per_window);
     check_windows(cases[c].what, per_window, cases[c].windows,
                   cases[c].requests, 0.8, 1.5, 2);
   }
