@@ -73,23 +73,37 @@ static char rate_scope_char(enum rate_scope s)
   return s == RATE_TENANT ? 't' : 'k';
 }
 
-/* True when id is 1 to RATE_ID_MAX characters of [0-9A-Za-z-]; sets
- * *len. */
-static bool rate_id_ok(const char *id, size_t *len)
+/* The key text of id in scope, as sync_tenant_rate_counts takes it, into
+ * out (not NUL-terminated) and its length into *len: a tenant's UUID in
+ * lowercase, or a token id of 1 to 19 digits without a leading zero.
+ * False for anything else. */
+static bool rate_key_text(enum rate_scope scope, const char *id,
+                          char out[RATE_ID_MAX], size_t *len)
 {
   size_t i = 0;
 
   if (id == NULL)
     return false;
-  for (; i <= RATE_ID_MAX && id[i] != '\0'; i++) {
+  if (scope == RATE_TOKEN) {
+    for (; i < 19 && id[i] >= '0' && id[i] <= '9'; i++)
+      out[i] = id[i];
+    *len = i;
+    return i >= 1 && id[i] == '\0' && id[0] != '0';
+  }
+  if (scope != RATE_TENANT)
+    return false;
+  for (; i < RATE_ID_MAX && id[i] != '\0'; i++) {
     char c = id[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
 
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-          (c >= 'A' && c <= 'Z') || c == '-'))
+    if (dash ? c != '-'
+             : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                 (c >= 'A' && c <= 'F')))
       return false;
+    out[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
   }
   *len = i;
-  return i >= 1 && i <= RATE_ID_MAX;
+  return i == RATE_ID_MAX && id[i] == '\0';
 }
 
 struct rate_table *rate_new(size_t entries, char *err, size_t err_size)
@@ -412,6 +426,7 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
   struct rate_place p;
   struct rate_entry *e;
   size_t len;
+  char key[RATE_ID_MAX];
   char sc = rate_scope_char(scope);
   uint64_t w, now_s, win, e_ms, cur_plus, limit_w, est_w, wait;
   bool admit;
@@ -420,8 +435,8 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
     memset(out, 0, sizeof *out);
     return true;
   }
-  if (t == NULL || (scope != RATE_TENANT && scope != RATE_TOKEN) ||
-      !rate_id_ok(id, &len) || requests > RATE_REQUESTS_MAX || seconds == 0 ||
+  if (t == NULL || !rate_key_text(scope, id, key, &len) ||
+      requests > RATE_REQUESTS_MAX || seconds == 0 ||
       seconds > RATE_SECONDS_MAX)
     return rate_refuse_bad(requests, seconds, out);
   w = (uint64_t)seconds * 1000;
@@ -429,17 +444,17 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
   win = now_s / seconds;
   if (win > UINT32_MAX)
     return rate_refuse_bad(requests, seconds, out);
-  rate_place_of(t, sc, id, len, &p);
+  rate_place_of(t, sc, key, len, &p);
   rate_lock(&p);
-  e = rate_find(&p, sc, id, len);
+  e = rate_find(&p, sc, key, len);
   if (e != NULL && e->seconds != seconds) {
     /* Another window length: its counts go on to the database under the
      * old one, and counting starts over. */
     rate_spill(t, e, true);
-    rate_init(t, e, sc, id, len, requests, seconds, (uint32_t)win);
+    rate_init(t, e, sc, key, len, requests, seconds, (uint32_t)win);
   } else if (e == NULL) {
     e = rate_victim(t, &p, now_s);
-    rate_init(t, e, sc, id, len, requests, seconds, (uint32_t)win);
+    rate_init(t, e, sc, key, len, requests, seconds, (uint32_t)win);
   }
   e->requests = requests;
   rate_roll(t, e, (uint32_t)win);
@@ -483,16 +498,17 @@ void rate_give_back(struct rate_table *t, enum rate_scope scope, const char *id,
   struct rate_place p;
   struct rate_entry *e;
   size_t len;
+  char key[RATE_ID_MAX];
   char sc = rate_scope_char(scope);
   uint64_t win;
 
-  if (t == NULL || !rate_id_ok(id, &len) || seconds == 0 ||
+  if (t == NULL || !rate_key_text(scope, id, key, &len) || seconds == 0 ||
       seconds > RATE_SECONDS_MAX)
     return;
   win = taken_ms / 1000 / seconds;
-  rate_place_of(t, sc, id, len, &p);
+  rate_place_of(t, sc, key, len, &p);
   rate_lock(&p);
-  e = rate_find(&p, sc, id, len);
+  e = rate_find(&p, sc, key, len);
   if (e != NULL && e->seconds == seconds) {
     /* Without a sync thread nothing is pending: local is all there is. */
     bool synced = atomic_load(&t->synced);
@@ -610,8 +626,10 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
     return 0;
   }
   qsort(rows, n, sizeof *rows, rate_count_cmp);
+  /* Merged while a row's count stays within what the routine takes. */
   for (size_t i = 1; i < n; i++) {
-    if (rate_count_cmp(&rows[m], &rows[i]) == 0)
+    if (rate_count_cmp(&rows[m], &rows[i]) == 0 &&
+        rows[m].admitted + rows[i].admitted <= UINT32_MAX)
       rows[m].admitted += rows[i].admitted;
     else
       rows[++m] = rows[i];

@@ -1,9 +1,11 @@
 /* ratelimit.h: the rate limits of tenants and tokens, in memory, shared by
  * the instances of a cluster through the database (ratesync.h).
  *
- * Terms. A "key" is (scope, id): RATE_TENANT with the tenant's UUID text,
- * or RATE_TOKEN with the token's id in decimal; an id is 1 to RATE_ID_MAX
- * characters of [0-9A-Za-z-]. A key's "limit" is `requests` per `seconds`,
+ * Terms. A "key" is (scope, id): RATE_TENANT with the tenant's UUID text
+ * (either case; kept in lowercase, as the database prints it), or
+ * RATE_TOKEN with the token's id in decimal (1 to 19 digits, no leading
+ * zero): what sync_tenant_rate_counts takes, so that no key of the table
+ * can make it refuse a sync. A key's "limit" is `requests` per `seconds`,
  * as the last verdict gave it: a changed limit applies from the call that
  * brings it. A "window" is the number floor(now_s / seconds) on the
  * database's UNIX clock (rate_clock_now_ms), so that every instance counts
@@ -104,8 +106,9 @@ struct rate_decision {
 };
 
 /* One sync row: what this instance admitted for a key in a window and has
- * not yet seen the database take. scope is 't' or 'k', as the routine
- * sync_tenant_rate_counts spells it. */
+ * not yet seen the database take (at most UINT32_MAX: more is two rows).
+ * scope is 't' or 'k', as the routine sync_tenant_rate_counts spells
+ * it. */
 struct rate_count {
   char scope;
   char key[RATE_ID_MAX + 1];
@@ -136,8 +139,9 @@ void rate_free(struct rate_table *t);
 /* Counts one request of key (scope, id) against its limit of requests per
  * seconds at now_ms (rate_clock_now_ms) and fills *out. True: admitted
  * and counted. requests == 0 (no limit): true, nothing counted,
- * out->requests 0. A bad key (id NULL, empty, longer than RATE_ID_MAX or
- * not of [0-9A-Za-z-]) or a limit outside the schema's bounds: false,
+ * out->requests 0. A bad key (id NULL, or not the scope's form: see
+ * above; empty, too long, binary) or a limit outside the schema's bounds:
+ * false,
  * refused with retry_after_s = seconds (at least 1): a broken caller fails
  * closed. */
 bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,

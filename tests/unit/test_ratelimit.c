@@ -46,12 +46,15 @@ static struct rate_table *make(size_t entries)
   return t;
 }
 
+/* rate_take of a tenant (an id of 36 characters) or a token (any other). */
 static bool take(struct rate_table *t, const char *id, uint32_t requests,
                  uint32_t seconds, uint64_t now, struct rate_decision *d)
 {
   struct rate_decision scratch;
+  enum rate_scope scope =
+      id != NULL && strlen(id) == RATE_ID_MAX ? RATE_TENANT : RATE_TOKEN;
 
-  return rate_take(t, RATE_TENANT, id, requests, seconds, now,
+  return rate_take(t, scope, id, requests, seconds, now,
                    d != NULL ? d : &scratch);
 }
 
@@ -84,16 +87,22 @@ static void test_siphash(void)
 static void test_bad_input(void)
 {
   char err[160] = "";
-  char long_id[RATE_ID_MAX + 2];
   struct rate_table *t;
   struct rate_decision d;
-  const char *bad_ids[] = {NULL,
-                           "",
-                           "ab\x01"
-                           "cd",
-                           "a b",
-                           "ab\"c",
-                           "é"};
+  /* Tokens: digits, 1 to 19, no leading zero. */
+  const char *bad_tokens[] = {
+      NULL,  "",   "0",     "012", "12a",
+      "1 2", "-1", "1\x01", "é",   "12345678901234567890" /* 20 digits */};
+  /* Tenants: a UUID's 36 characters, hex and four dashes in place. */
+  const char *bad_tenants[] = {
+      NULL,
+      "",
+      "8c0c5a4e-6f1e-4b8a-9a55-2d3f0e4c1b7",   /* 35 */
+      "8c0c5a4e-6f1e-4b8a-9a55-2d3f0e4c1b7aa", /* 37 */
+      "8c0c5a4e-6f1e-4b8a-9a55x2d3f0e4c1b7a",  /* a dash missing */
+      "8c0c5a4g-6f1e-4b8a-9a55-2d3f0e4c1b7a",  /* not hex */
+      "8c0c5a4e-6f1e-4b8a-9a55-2d3f0e4c1b\x01a",
+      "42"};
 
   CHECK(rate_new(0, err, sizeof err) == NULL);
   CHECK(strstr(err, "entries") != NULL);
@@ -103,16 +112,24 @@ static void test_bad_input(void)
   rate_free(NULL);
 
   t = make(64);
-  memset(long_id, '7', sizeof long_id);
-  long_id[RATE_ID_MAX + 1] = '\0';
-  for (size_t i = 0; i < sizeof bad_ids / sizeof *bad_ids; i++) {
+  for (size_t i = 0; i < sizeof bad_tokens / sizeof *bad_tokens; i++) {
     memset(&d, 0xAA, sizeof d);
-    CHECKF(!take(t, bad_ids[i], 10, 60, T0, &d), "bad id %zu admitted", i);
+    CHECKF(!rate_take(t, RATE_TOKEN, bad_tokens[i], 10, 60, T0, &d),
+           "bad token id %zu admitted", i);
     CHECK(d.limited && d.retry_after_s == 60 && d.remaining == 0);
   }
-  CHECK(!take(t, long_id, 10, 60, T0, &d) && d.limited);
-  long_id[RATE_ID_MAX] = '\0'; /* exactly RATE_ID_MAX: a good id */
-  CHECK(take(t, long_id, 10, 60, T0, &d) && !d.limited);
+  for (size_t i = 0; i < sizeof bad_tenants / sizeof *bad_tenants; i++) {
+    memset(&d, 0xAA, sizeof d);
+    CHECKF(!rate_take(t, RATE_TENANT, bad_tenants[i], 10, 60, T0, &d),
+           "bad tenant id %zu admitted", i);
+    CHECK(d.limited && d.retry_after_s == 60 && d.remaining == 0);
+  }
+  CHECK(rate_entries(t) == 0);
+  CHECK(rate_take(t, RATE_TOKEN, "9999999999999999999", 10, 60, T0, &d));
+  /* A tenant's UUID in capitals is the same key as in lowercase. */
+  CHECK(take_n(t, "8C0C5A4E-6F1E-4B8A-9A55-2D3F0E4C1B7A", 3, 60, T0, 2) == 2);
+  CHECK(take_n(t, TENANT_A, 3, 60, T0, 2) == 1);
+  CHECK(rate_entries(t) == 2);
   /* Limits outside the schema's bounds. */
   CHECK(!take(t, TENANT_A, RATE_REQUESTS_MAX + 1, 60, T0, &d) && d.limited);
   CHECK(!take(t, TENANT_A, 10, 0, T0, &d) && d.retry_after_s == 1);
@@ -123,7 +140,7 @@ static void test_bad_input(void)
   memset(&d, 0xAA, sizeof d);
   CHECK(rate_take(t, RATE_TOKEN, NULL, 0, 0, T0, &d));
   CHECK(!d.limited && d.requests == 0 && d.remaining == 0);
-  CHECK(rate_entries(t) == 1); /* long_id alone */
+  CHECK(rate_entries(t) == 2);
   /* Giving back, putting back and applying bad rows does nothing. */
   rate_give_back(t, RATE_TENANT, NULL, 60, T0);
   rate_give_back(t, RATE_TENANT, TENANT_A, 0, T0);
@@ -168,9 +185,9 @@ static void test_decisions(void)
    * 5, e >= 2000: 9500 + 2000 ms, 12 s. */
   CHECKF(d.retry_after_s == 12, "retry_after %u", d.retry_after_s);
   CHECK(!take(t, TENANT_A, 5, 10, T0 + 9999, &d) && d.reset_s == 1);
-  /* Another key is untouched; so is the same id in the token scope. */
+  /* Another key is untouched, a tenant or a token. */
   CHECK(take(t, TENANT_B, 5, 10, T0 + 500, &d) && d.remaining == 4);
-  CHECK(rate_take(t, RATE_TOKEN, TENANT_A, 5, 10, T0 + 500, &d));
+  CHECK(rate_take(t, RATE_TOKEN, "5", 5, 10, T0 + 500, &d));
   /* The next window: prev = 5. At e = 1999 ms: 5 * 8001 / 10000 + 1 > 5;
    * at e = 2000: 4 + 1 <= 5. */
   CHECK(!take(t, TENANT_A, 5, 10, T0 + 11999, &d));
@@ -223,10 +240,10 @@ static void test_give_back(void)
   rate_free(t);
 }
 
-/* The id of key number i. */
+/* The token id of key number i: i + 1 (ids start at 1). */
 static void key_of(unsigned i, char out[RATE_ID_MAX + 1])
 {
-  snprintf(out, RATE_ID_MAX + 1, "%u", i);
+  snprintf(out, RATE_ID_MAX + 1, "%u", i + 1);
 }
 
 /* A full set evicts an idle entry first, else the least recently used;
@@ -240,32 +257,33 @@ static void test_eviction(void)
 
   CHECK(rate_slots(t) == RATE_WAYS);
   rate_set_synced(t, true);
-  /* Keys 0..6 with a 1 s limit, taken at T0: idle from T0 + 2 s. Key 7
-   * with a 1000 s limit of 1, taken at T0 + 5 s: busy. */
+  /* Tokens 1..7 with a 1 s limit, taken at T0: idle from T0 + 2 s.
+   * Token 700 with a limit of 1 per 1000 s, taken at T0 + 5 s: busy. */
   for (unsigned i = 0; i < RATE_WAYS - 1; i++) {
     key_of(i, id);
     CHECK(take(t, id, 100, 1, T0, NULL));
   }
-  n = rate_collect(t, &rows); /* nothing unsynced: 0..6 may go */
+  n = rate_collect(t, &rows); /* nothing unsynced: 1..7 may go */
   CHECK(n == RATE_WAYS - 1);
   free(rows);
-  CHECK(take(t, "7", 1, 1000, T0 + 5000, NULL));
+  CHECK(take(t, "700", 1, 1000, T0 + 5000, NULL));
   CHECK(rate_entries(t) == RATE_WAYS && rate_evictions(t) == 0);
+  /* Tokens 9..15 take the idle slots, not 700's. */
   for (unsigned i = 8; i < 8 + RATE_WAYS - 1; i++) {
     key_of(i, id);
     CHECK(take(t, id, 100, 1000, T0 + 5000, NULL));
   }
   CHECK(rate_evictions(t) == RATE_WAYS - 1);
-  /* Key 7 stayed: still refused. */
-  CHECK(!take(t, "7", 1, 1000, T0 + 5001, NULL));
-  /* Now every entry is busy; a new key evicts the least recently used,
-   * key 8 (taken at T0 + 5000, before key 7's T0 + 5001... all at 5 s:
-   * one of 8..14), and its unsynced count goes to the pending list. */
-  CHECK(take(t, "99", 100, 1000, T0 + 6000, NULL));
+  CHECK(!take(t, "700", 1, 1000, T0 + 6000, NULL)); /* still counted */
+  /* Every entry is busy; 700 was used last (at 6 s, 9..15 at 5 s): token
+   * 99 evicts one of 9..15, whose unsynced count goes to the pending
+   * list, and 700 stays. */
+  CHECK(take(t, "99", 100, 1000, T0 + 7000, NULL));
   CHECK(rate_evictions(t) == RATE_WAYS);
-  CHECK(!take(t, "7", 1, 1000, T0 + 6001, NULL));
+  CHECK(!take(t, "700", 1, 1000, T0 + 7000, NULL));
   n = rate_collect(t, &rows);
-  /* 8..14 and 99 once each, and key 7 once: 9 rows, 9 counts. */
+  /* 9..15 and 99 once each (one of them from the pending list), and 700
+   * once: 9 rows, 9 counts. */
   {
     uint64_t sum = 0;
 
@@ -549,11 +567,11 @@ static void test_two_instances(void)
   rate_set_synced(b, true);
   db->now_ms = T0;
   /* Warm-up on another key: both learn there are two of them. */
-  CHECK(take(a, "warm", 100, 10, T0, NULL));
+  CHECK(take(a, "777", 100, 10, T0, NULL));
   CHECK(ratesync_round(a, "a", fake_call, db, err, sizeof err));
-  CHECK(take(b, "warm", 100, 10, T0, NULL));
+  CHECK(take(b, "777", 100, 10, T0, NULL));
   CHECK(ratesync_round(b, "b", fake_call, db, err, sizeof err));
-  CHECK(take(a, "warm", 100, 10, T0, NULL));
+  CHECK(take(a, "777", 100, 10, T0, NULL));
   CHECK(ratesync_round(a, "a", fake_call, db, err, sizeof err));
   /* A new key, n = 2 on both: 0 + 2 * local + 1 <= 100 gives 50. */
   CHECK(take_n(a, TENANT_A, 100, 10, T0 + 10, 100) == 50);
@@ -609,7 +627,7 @@ static void simulate(const unsigned demand[3], uint32_t limit, uint32_t seconds,
   /* Warm-up: each instance counts the warm key, and syncs twice. */
   for (uint64_t now = T0; now < start; now += SIM_STEP_MS) {
     for (int i = 0; i < 3; i++) {
-      take(t[i], "warm", 1000000, 60, now, NULL);
+      take(t[i], "777", 1000000, 60, now, NULL);
       if ((now - T0 + sim_phase[i]) % SIM_SYNC_MS == 0) {
         db->now_ms = now;
         CHECK(ratesync_round(t[i], names[i], fake_call, db, err, sizeof err));
