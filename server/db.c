@@ -477,11 +477,13 @@ static bool db_rate_take_row(const struct db_rate_row *r,
 
 /* Runs the rate sync call on t's connection and reads every result set:
  * one of DB_RCOLS columns (its rows into out), or of one column (now_ms
- * alone: the answer to an empty input). */
+ * alone: the answer to an empty input). *committed: the CALL ran (its
+ * counts are in), whatever came of its answer. */
 static enum db_result
 db_execute_rate_sync(struct db_conn *t, const char *instance, const char *json,
                      size_t json_len, struct rate_total *out, size_t cap,
-                     size_t *n, uint64_t *now_ms, char *err, size_t err_size)
+                     size_t *n, uint64_t *now_ms, bool *committed, char *err,
+                     size_t err_size)
 {
   MYSQL_STMT *stmt;
   MYSQL_BIND param[2];
@@ -513,6 +515,7 @@ db_execute_rate_sync(struct db_conn *t, const char *instance, const char *json,
     db_rate_bind(r, (enum db_rate_col)c, NULL, 0);
   if (mysql_stmt_bind_param(stmt, param) != 0 || mysql_stmt_execute(stmt) != 0)
     goto failed;
+  *committed = true; /* the routine commits before it answers */
   do {
     unsigned fields = mysql_stmt_field_count(stmt);
     /* now_ms alone is bound as the last column's buffer. */
@@ -732,19 +735,21 @@ enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
 enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
                                    const char *json, size_t json_len,
                                    struct rate_total *out, size_t cap,
-                                   size_t *n_out, uint64_t *now_ms, char *err,
-                                   size_t err_size)
+                                   size_t *n_out, uint64_t *now_ms,
+                                   bool *committed, char *err, size_t err_size)
 {
   struct db_attempt a = {0};
   enum db_result r;
 
   *n_out = 0;
+  *committed = false;
+  /* Never again once it ran: the counts would be added twice. */
   do {
     if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
       return r;
     r = db_execute_rate_sync(c, instance, json, json_len, out, cap, n_out,
-                             now_ms, err, err_size);
-  } while (db_again(c, &a, &r, err));
+                             now_ms, committed, err, err_size);
+  } while (db_again(c, &a, &r, err) && !*committed);
   return r;
 }
 

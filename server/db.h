@@ -105,13 +105,15 @@ enum db_result db_note_use(struct db_conn *c, const unsigned char *hashes,
  * them) and the database's UNIX time in ms into *now_ms. DB_OK once the
  * database has committed and answered as the routine promises (more rows
  * than cap, a NULL or truncated column, no now_ms: DB_ERROR); else the
- * reason is in err. */
+ * reason is in err. *committed is true once the CALL ran, even when its
+ * answer then failed: the counts are in, and must not be sent again (the
+ * call itself is never retried after that). */
 #define DB_RATE_SYNC_MAX 20000 /* rows sync_tenant_rate_counts takes */
 enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
                                    const char *json, size_t json_len,
                                    struct rate_total *out, size_t cap,
-                                   size_t *n_out, uint64_t *now_ms, char *err,
-                                   size_t err_size);
+                                   size_t *n_out, uint64_t *now_ms,
+                                   bool *committed, char *err, size_t err_size);
 
 /* Checks that the database answers (COM_PING on c). */
 enum db_result db_ping(struct db_conn *c, char *err, size_t err_size);

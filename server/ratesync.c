@@ -74,15 +74,17 @@ static bool ratesync_same_key(const struct rate_count *a,
 /* One call for rows[0..n); applies its totals. */
 static bool ratesync_call(struct rate_table *t, const char *instance,
                           ratesync_call_fn *call, void *ctx,
-                          const struct rate_count *rows, size_t n, char *err,
-                          size_t err_size)
+                          const struct rate_count *rows, size_t n,
+                          bool *delivered, char *err, size_t err_size)
 {
   size_t len = 0, got = 0;
   char *json = ratesync_json(rows, n, &len);
   struct rate_total *totals = malloc((n > 0 ? n : 1) * sizeof *totals);
   uint64_t now_ms = 0, sent_ms;
+  bool committed = false;
   enum db_result r;
 
+  *delivered = false;
   if (json == NULL || totals == NULL) {
     free(json);
     free(totals);
@@ -90,7 +92,8 @@ static bool ratesync_call(struct rate_table *t, const char *instance,
     return false;
   }
   sent_ms = rate_clock_local_ms();
-  r = call(ctx, instance, json, len, totals, n, &got, &now_ms, err, err_size);
+  r = call(ctx, instance, json, len, totals, n, &got, &now_ms, &committed, err,
+           err_size);
   if (r == DB_OK) {
     rate_apply(t, totals, got);
     if (now_ms > 0)
@@ -98,6 +101,7 @@ static bool ratesync_call(struct rate_table *t, const char *instance,
   }
   free(json);
   free(totals);
+  *delivered = r == DB_OK || committed;
   return r == DB_OK;
 }
 
@@ -107,10 +111,11 @@ bool ratesync_round(struct rate_table *t, const char *instance,
 {
   struct rate_count *rows = NULL;
   size_t n = rate_collect(t, &rows), done = 0;
-  bool ok = true;
+  bool ok = true, delivered;
 
   if (n == 0)
-    return ratesync_call(t, instance, call, ctx, NULL, 0, err, err_size);
+    return ratesync_call(t, instance, call, ctx, NULL, 0, &delivered, err,
+                         err_size);
   while (done < n && ok) {
     size_t end = n - done <= RATESYNC_CALL_MAX ? n : done + RATESYNC_CALL_MAX;
 
@@ -123,9 +128,9 @@ bool ratesync_round(struct rate_table *t, const char *instance,
       if (cut > done)
         end = cut;
     }
-    ok = ratesync_call(t, instance, call, ctx, rows + done, end - done, err,
-                       err_size);
-    if (ok)
+    ok = ratesync_call(t, instance, call, ctx, rows + done, end - done,
+                       &delivered, err, err_size);
+    if (delivered)
       done = end;
   }
   if (done < n)
@@ -138,11 +143,11 @@ bool ratesync_round(struct rate_table *t, const char *instance,
 static enum db_result ratesync_db(void *ctx, const char *instance,
                                   const char *json, size_t json_len,
                                   struct rate_total *out, size_t cap,
-                                  size_t *n_out, uint64_t *now_ms, char *err,
-                                  size_t err_size)
+                                  size_t *n_out, uint64_t *now_ms,
+                                  bool *committed, char *err, size_t err_size)
 {
   return db_sync_rate_counts(ctx, instance, json, json_len, out, cap, n_out,
-                             now_ms, err, err_size);
+                             now_ms, committed, err, err_size);
 }
 
 /* One round of the thread, counted, its failures logged once per change. */

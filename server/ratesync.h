@@ -6,9 +6,10 @@
  * own connection (db.h), and applies the totals each call returns
  * (rate_apply); a round with nothing to send still makes one call with
  * "[]", which tells the database's clock (rate_clock_learn). The
- * "instance" is a version-4 UUID made at start. A failed call's rows and
- * those after it go back to the table (rate_put_back: bounded, what does
- * not fit is dropped and counted), enforcement goes on from the last
+ * "instance" is a version-4 UUID made at start. A failed call's rows (but
+ * those of a call the database committed before its answer failed: they
+ * are in) and those after it go back to the table (rate_put_back: bounded, what
+ * does not fit is dropped and counted), enforcement goes on from the last
  * totals, and the next round comes after a backoff (backoff.h) instead of
  * a whole interval. Requests never wait for it. */
 #ifndef TENANT_AUTHD_RATESYNC_H
@@ -32,7 +33,8 @@ typedef enum db_result ratesync_call_fn(void *ctx, const char *instance,
                                         const char *json, size_t json_len,
                                         struct rate_total *out, size_t cap,
                                         size_t *n_out, uint64_t *now_ms,
-                                        char *err, size_t err_size);
+                                        bool *committed, char *err,
+                                        size_t err_size);
 
 /* The JSON array of rows[0..n) that sync_tenant_rate_counts takes, in a
  * malloc'd NUL-terminated string (the caller frees it), its length in

@@ -388,8 +388,9 @@ struct fake_db {
   size_t n;
   char instances[FAKE_INSTANCES][40];
   int n_instances;
-  uint64_t now_ms; /* the database's clock */
-  bool down;       /* every call fails */
+  uint64_t now_ms;  /* the database's clock */
+  bool down;        /* every call fails, having written nothing */
+  bool answer_lost; /* every call writes, then fails */
   uint64_t calls, rows_in, admitted_in;
 };
 
@@ -444,8 +445,8 @@ static uint64_t fake_sum(const struct fake_db *db, const struct fake_cell *k,
 static enum db_result fake_call(void *ctx, const char *instance,
                                 const char *json, size_t json_len,
                                 struct rate_total *out, size_t cap,
-                                size_t *n_out, uint64_t *now_ms, char *err,
-                                size_t err_size)
+                                size_t *n_out, uint64_t *now_ms,
+                                bool *committed, char *err, size_t err_size)
 {
   struct fake_db *db = ctx;
   struct fake_cell in[RATESYNC_CALL_MAX];
@@ -453,6 +454,7 @@ static enum db_result fake_call(void *ctx, const char *instance,
   const char *p = json;
 
   *n_out = 0;
+  *committed = false;
   REQUIRE(strlen(json) == json_len && json[0] == '[');
   pthread_mutex_lock(&db->lock);
   if (db->down) {
@@ -507,6 +509,12 @@ static enum db_result fake_call(void *ctx, const char *instance,
     o->instances = (uint32_t)__builtin_popcount(seen);
   }
   *now_ms = db->now_ms;
+  *committed = true;
+  if (db->answer_lost) {
+    pthread_mutex_unlock(&db->lock);
+    snprintf(err, err_size, "fake: answer lost");
+    return DB_ERROR;
+  }
   pthread_mutex_unlock(&db->lock);
   return DB_OK;
 }
@@ -550,6 +558,15 @@ static void test_sync_failure(void)
   CHECK(ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
   CHECK(ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
   CHECK(db->calls == 3 && db->admitted_in == 100);
+  /* A call that wrote and then lost its answer fails, and its counts are
+   * not sent again: they are in. */
+  CHECK(take_n(t, TENANT_A, 1000, 10, T0 + 2000, 5) == 5);
+  db->answer_lost = true;
+  CHECK(!ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
+  CHECK(strstr(err, "answer lost") != NULL);
+  db->answer_lost = false;
+  CHECK(ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
+  CHECKF(db->admitted_in == 105, "delivered %" PRIu64, db->admitted_in);
   fake_free(db);
   rate_free(t);
 }
