@@ -254,6 +254,12 @@ void ratesync_stop(void)
   rs.started = false;
 }
 
+void ratesync_get_stats(struct ratesync_stats *out)
+{
+  out->ok = atomic_load(&rs.rounds[RATESYNC_OK]);
+  out->failed = atomic_load(&rs.rounds[RATESYNC_FAILED]);
+}
+
 const char *ratesync_instance(void)
 {
   return rs.instance;

@@ -62,6 +62,13 @@ int ratesync_start(struct rate_table *t, unsigned interval_ms,
  * nothing when the thread was not started. */
 void ratesync_stop(void);
 
+struct ratesync_stats {
+  uint64_t ok, failed; /* rounds of the thread, by outcome */
+};
+
+/* The thread's rounds since start; zeros when it never ran. */
+void ratesync_get_stats(struct ratesync_stats *out);
+
 /* This instance's UUID ("" before ratesync_start). */
 const char *ratesync_instance(void);
 

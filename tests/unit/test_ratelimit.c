@@ -18,12 +18,18 @@
  *
  * The threaded part takes from 4 threads against one limit while a fifth
  * collects and syncs, with time held still: what is admitted is exactly
- * the limit, and every admitted count reaches the fake database once. */
+ * the limit, and every admitted count reaches the fake database once.
+ * Last, the sync thread itself (ratesync_start) runs against a database
+ * that is not there (a socket that does not exist, in an option file the
+ * test writes in its working directory) while two threads take: its
+ * rounds fail, and every count stays in the table for the next one. */
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ratelimit.h"
 #include "ratesync.h"
@@ -815,6 +821,85 @@ static void test_threads(void)
   rate_free(t);
 }
 
+/* Takers for the sync thread: count until told to stop. */
+static atomic_bool takers_stop;
+
+static void *sync_taker_main(void *arg)
+{
+  struct taker *k = arg;
+  char id[RATE_ID_MAX + 1];
+
+  for (unsigned i = 0; !atomic_load(&takers_stop); i++) {
+    key_of(i % 300, id);
+    k->admitted += take(k->t, id, 1000000, 3600, rate_clock_now_ms(), NULL);
+  }
+  return NULL;
+}
+
+static void test_sync_thread_no_db(void)
+{
+  char cnf[] = "test_ratelimit_XXXXXX", err[256] = "";
+  static const char text[] =
+      "[rate-test]\nsocket=no-such-dir/mysqld.sock\nuser=nobody\n";
+  struct db_settings s = {.group = "rate-test",
+                          .connect_timeout = 5,
+                          .read_timeout = 5,
+                          .write_timeout = 5,
+                          .retry_max_ms = 100};
+  struct rate_table *t = make(4096);
+  struct taker k[2];
+  pthread_t th[2];
+  struct ratesync_stats st;
+  struct metrics_text m = {0};
+  struct rate_count *rows = NULL;
+  uint64_t sum = 0, admitted = 0;
+  size_t n;
+  int fd = mkstemp(cnf);
+
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+  close(fd);
+  s.defaults_file = cnf;
+  REQUIRE(db_init(&s, err, sizeof err) == 0);
+  CHECK(ratesync_instance()[0] == '\0');
+  CHECKF(ratesync_start(t, 10, 100, 5, NULL, err, sizeof err) == 0, "%s", err);
+  CHECK(strlen(ratesync_instance()) == 36);
+  atomic_store(&takers_stop, false);
+  for (int i = 0; i < 2; i++) {
+    k[i].t = t;
+    k[i].admitted = 0;
+    REQUIRE(pthread_create(&th[i], NULL, sync_taker_main, &k[i]) == 0);
+  }
+  /* The state to wait for: three failed rounds. */
+  do {
+    sched_yield();
+    ratesync_get_stats(&st);
+  } while (st.failed < 3);
+  atomic_store(&takers_stop, true);
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    admitted += k[i].admitted;
+  }
+  ratesync_stop(); /* its last round fails too */
+  ratesync_get_stats(&st);
+  CHECK(st.ok == 0 && st.failed >= 4);
+  ratesync_metrics(&m);
+  CHECK(m.data != NULL &&
+        strstr(m.data, "tenant_authd_rate_syncs_total{outcome=\"failed\"}") !=
+            NULL &&
+        strstr(m.data, "tenant_authd_rate_sync_dropped_total 0") != NULL);
+  metrics_text_free(&m);
+  n = rate_collect(t, &rows);
+  for (size_t i = 0; i < n; i++)
+    sum += rows[i].admitted;
+  CHECKF(sum == admitted && admitted > 0,
+         "%" PRIu64 " admitted, %" PRIu64 " kept", admitted, sum);
+  free(rows);
+  rate_free(t);
+  db_shutdown();
+  unlink(cnf);
+}
+
 int main(void)
 {
   test_siphash();
@@ -829,5 +914,6 @@ int main(void)
   test_two_instances();
   test_cluster();
   test_threads();
+  test_sync_thread_no_db();
   return test_finish("test_ratelimit");
 }
