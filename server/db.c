@@ -743,6 +743,10 @@ enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
 
   *n_out = 0;
   *committed = false;
+  if (instance == NULL || json == NULL) {
+    snprintf(err, err_size, "rate sync: no instance or no counts");
+    return DB_ERROR;
+  }
   /* Never again once it ran: the counts would be added twice. */
   do {
     if ((r = db_ready(c, &a, err, err_size)) != DB_OK)

@@ -107,7 +107,8 @@ enum db_result db_note_use(struct db_conn *c, const unsigned char *hashes,
  * than cap, a NULL or truncated column, no now_ms: DB_ERROR); else the
  * reason is in err. *committed is true once the CALL ran, even when its
  * answer then failed: the counts are in, and must not be sent again (the
- * call itself is never retried after that). */
+ * call itself is never retried after that). instance or json NULL:
+ * DB_ERROR, nothing sent. */
 #define DB_RATE_SYNC_MAX 20000 /* rows sync_tenant_rate_counts takes */
 enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
                                    const char *json, size_t json_len,

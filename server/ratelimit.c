@@ -530,7 +530,8 @@ void rate_give_back(struct rate_table *t, enum rate_scope scope, const char *id,
 
 void rate_set_synced(struct rate_table *t, bool on)
 {
-  atomic_store(&t->synced, on);
+  if (t != NULL)
+    atomic_store(&t->synced, on);
 }
 
 /* Orders sync rows by scope, key, seconds and window. */
@@ -575,6 +576,8 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
   bool full = false;
 
   *out = NULL;
+  if (t == NULL)
+    return 0;
   for (size_t set = 0; set < t->sets && !full; set++) {
     pthread_mutex_t *lock = &t->locks[set % RATE_SHARDS];
 
@@ -641,7 +644,7 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
 void rate_put_back(struct rate_table *t, const struct rate_count *rows,
                    size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; t != NULL && rows != NULL && i < n; i++) {
     const struct rate_count *c = &rows[i];
     struct rate_place p;
     struct rate_entry *e;
@@ -673,7 +676,7 @@ void rate_apply(struct rate_table *t, const struct rate_total *rows, size_t n)
 {
   unsigned peers = 0;
 
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; t != NULL && rows != NULL && i < n; i++) {
     const struct rate_total *r = &rows[i];
     struct rate_place p;
     struct rate_entry *e;
@@ -731,32 +734,35 @@ size_t rate_entries(struct rate_table *t)
 
 size_t rate_slots(const struct rate_table *t)
 {
-  return t->sets * RATE_WAYS;
+  return t != NULL ? t->sets * RATE_WAYS : 0;
 }
 
 size_t rate_bytes(const struct rate_table *t)
 {
+  if (t == NULL)
+    return 0;
   return sizeof *t + t->sets * RATE_WAYS * sizeof *t->slots +
          t->pending.cap * sizeof *t->pending.rows;
 }
 
 uint64_t rate_evictions(const struct rate_table *t)
 {
-  return atomic_load(&t->evictions);
+  return t != NULL ? atomic_load(&t->evictions) : 0;
 }
 
 uint64_t rate_dropped(const struct rate_table *t)
 {
-  return atomic_load(&t->dropped);
+  return t != NULL ? atomic_load(&t->dropped) : 0;
 }
 
 void rate_metrics(struct metrics_text *m, struct rate_table *t)
 {
+  /* rate_entries and rate_evictions answer 0 for no table. */
   metrics_gauge(m, "tenant_authd_rate_entries",
                 "Keys (tenants and tokens) the rate limit table holds.",
                 (double)rate_entries(t));
   metrics_counter(m, "tenant_authd_rate_evictions_total",
                   "Keys dropped from the full rate limit table to make "
                   "room.",
-                  t != NULL ? rate_evictions(t) : 0);
+                  rate_evictions(t));
 }

@@ -203,6 +203,10 @@ int ratesync_start(struct rate_table *t, unsigned interval_ms,
 
   if (interval_ms == 0)
     return 0;
+  if (t == NULL) {
+    snprintf(err, err_size, "rate sync: no rate limit table");
+    return -1;
+  }
   if (token_uuid_v4(rs.instance) != 0) {
     snprintf(err, err_size, "rate sync: cannot make an instance id");
     return -1;

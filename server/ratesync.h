@@ -49,7 +49,7 @@ bool ratesync_round(struct rate_table *t, const char *instance,
                     size_t err_size);
 
 /* Starts the thread for t: a round every interval_ms (0: no thread, the
- * limits are each instance's own; returns 0), at most retry_max_ms
+ * limits are each instance's own; returns 0; t NULL: -1), at most retry_max_ms
  * between attempts after a failure; timeout_s is its connection's read
  * and write timeout; it reads option-file group group (NULL: the
  * verification connections' group). t and group must live until

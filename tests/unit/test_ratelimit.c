@@ -95,6 +95,7 @@ static void test_bad_input(void)
   char err[160] = "";
   struct rate_table *t;
   struct rate_decision d;
+  struct metrics_text m = {0};
   /* Tokens: digits, 1 to 19, no leading zero. */
   const char *bad_tokens[] = {
       NULL,  "",   "0",     "012", "12a",
@@ -167,6 +168,38 @@ static void test_bad_input(void)
     r.seconds = 60;
     rate_apply(t, &r, 1);
     rate_apply(t, NULL, 0);
+  }
+  /* No table: nothing to collect, count or change. */
+  {
+    struct rate_count *rows = (struct rate_count *)&d;
+
+    CHECK(rate_collect(NULL, &rows) == 0 && rows == NULL);
+    rate_put_back(NULL, NULL, 3);
+    rate_apply(NULL, NULL, 3);
+    rate_set_synced(NULL, true);
+    CHECK(rate_slots(NULL) == 0 && rate_bytes(NULL) == 0);
+    CHECK(rate_evictions(NULL) == 0 && rate_dropped(NULL) == 0);
+    CHECK(rate_entries(NULL) == 0);
+    CHECK(ratesync_start(NULL, 0, 100, 5, NULL, err, sizeof err) == 0);
+    CHECK(ratesync_start(NULL, 1000, 100, 5, NULL, err, sizeof err) != 0);
+    CHECK(strstr(err, "no rate limit table") != NULL);
+    rate_metrics(&m, NULL);
+    CHECK(m.data != NULL && strstr(m.data, "tenant_authd_rate_entries 0\n") &&
+          strstr(m.data, "tenant_authd_rate_evictions_total 0\n"));
+    metrics_text_free(&m);
+  }
+  /* The database call refuses to send what is not there. */
+  {
+    struct rate_total tot[1];
+    size_t n = 9;
+    uint64_t now_ms = 0;
+    bool committed = true;
+
+    CHECK(db_sync_rate_counts(NULL, NULL, "[]", 2, tot, 1, &n, &now_ms,
+                              &committed, err, sizeof err) == DB_ERROR);
+    CHECK(n == 0 && !committed && strstr(err, "no instance") != NULL);
+    CHECK(db_sync_rate_counts(NULL, "x", NULL, 0, tot, 1, &n, &now_ms,
+                              &committed, err, sizeof err) == DB_ERROR);
   }
   CHECK(rate_dropped(t) == 0);
   rate_free(t);
