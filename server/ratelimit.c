@@ -1,15 +1,16 @@
 /* ratelimit.c: the rate limits in memory; see ratelimit.h. Terms: a
- * "slot" holds one key's state (an "entry" once occupied); a "set" is the
- * RATE_WAYS slots a key may live in; a "shard" is the mutex guarding every
- * set whose index is the same modulo RATE_SHARDS. "w" is a window's length
- * in ms and "e" the ms elapsed in the current one. A key may live in
- * either of two sets (both chosen by one SipHash: its low and high 32
- * bits), so that a set that more keys hash to than it holds is rare even
- * with the table half full; a new key goes to the set with more room. Estimates
- * are kept multiplied by w, so that they stay integers: a request is admitted
- * when prev * (w - e) + (cur + n * local + 1) * w <= requests * w. To "spill"
- * is to move an entry's unsynced count of a window it no longer holds to
- * the pending list. Lock order: a shard, then the pending list. */
+ * "slot" holds one key's state (an "entry" once occupied); a "set" is
+ * RATE_WAYS slots; a key may live in either of two sets, both chosen by
+ * one SipHash (its low and its high 32 bits), so that a set that more
+ * keys hash to than it holds is rare even with the table half full, and a
+ * new key goes to the set with more room. A "shard" is the mutex guarding
+ * every set whose index is the same modulo RATE_SHARDS. "w" is a window's
+ * length in ms and "e" the ms elapsed in the current one. Estimates are
+ * kept multiplied by w, so that they stay integers: a request is admitted
+ * when prev * (w - e) + (cur + n * local + 1) * w <= requests * w. To
+ * "spill" is to move an entry's unsynced count of a window it no longer
+ * holds to the pending list. Lock order: a key's shards in ascending
+ * order, then the pending list. */
 #include "ratelimit.h"
 
 #include <pthread.h>
