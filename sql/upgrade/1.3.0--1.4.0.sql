@@ -73,7 +73,8 @@ BEGIN NOT ATOMIC
                     AND constraint_name = 'tenants_rate_limit') THEN
     ALTER TABLE tenants ADD CONSTRAINT tenants_rate_limit CHECK (
       (rate_requests IS NULL AND rate_seconds IS NULL)
-      OR (rate_requests BETWEEN 1 AND 1000000000 AND rate_seconds BETWEEN 1 AND 86400));
+      OR COALESCE(rate_requests BETWEEN 1 AND 1000000000
+                AND rate_seconds BETWEEN 1 AND 86400, FALSE));
   END IF;
   IF NOT EXISTS (SELECT 1 FROM information_schema.table_constraints
                   WHERE constraint_schema = DATABASE() AND table_name = 'tenants'
@@ -86,7 +87,8 @@ BEGIN NOT ATOMIC
                     AND constraint_name = 'tenant_tokens_rate_limit') THEN
     ALTER TABLE tenant_tokens ADD CONSTRAINT tenant_tokens_rate_limit CHECK (
       (rate_requests IS NULL AND rate_seconds IS NULL)
-      OR (rate_requests BETWEEN 1 AND 1000000000 AND rate_seconds BETWEEN 1 AND 86400));
+      OR COALESCE(rate_requests BETWEEN 1 AND 1000000000
+                AND rate_seconds BETWEEN 1 AND 86400, FALSE));
   END IF;
 END//
 DELIMITER ;
