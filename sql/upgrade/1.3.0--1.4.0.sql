@@ -41,7 +41,7 @@ BEGIN NOT ATOMIC
               OR (table_name = 'tenants' AND column_name = 'suspended_at')
               OR (table_name = 'tenant_auth_audit' AND column_name = 'id'))) <> 3 THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT =
-      'tenant_auth upgrade 1.3.0--1.4.0: the tables here are older than 1.3.0; run 1.1.0--1.2.0.sql and 1.2.0--1.3.0.sql first';
+      'tenant_auth upgrade 1.3.0--1.4.0: the tables here are older than 1.2.0; run 1.1.0--1.2.0.sql and 1.2.0--1.3.0.sql first';
   END IF;
   IF EXISTS (SELECT 1 FROM information_schema.routines
               WHERE routine_schema = DATABASE()
