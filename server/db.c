@@ -25,6 +25,7 @@ enum db_stmt {
   DB_STMT_NOTE,
   DB_STMT_REVOKE,
   DB_STMT_TENANT_USAGE,
+  DB_STMT_RATE_SYNC,
   DB_STMTS
 };
 static const char *const db_stmt_text[DB_STMTS] = {
@@ -32,6 +33,7 @@ static const char *const db_stmt_text[DB_STMTS] = {
     [DB_STMT_NOTE] = "CALL note_tenant_token_use(?)",
     [DB_STMT_REVOKE] = "CALL revoke_leaked_tenant_token(?)",
     [DB_STMT_TENANT_USAGE] = "CALL add_tenant_usage(?)",
+    [DB_STMT_RATE_SYNC] = "CALL sync_tenant_rate_counts(?, ?)",
 };
 /* What a database without authorize_tenant_token_hashes (a schema older
  * than 1.4.0) makes the verify call say. */
@@ -462,6 +464,174 @@ static enum db_result db_execute_call(struct db_conn *t, enum db_stmt which,
   return DB_OK;
 }
 
+/* sync_tenant_rate_counts's columns, in their order (install.sql). */
+enum db_rate_col {
+  DB_RCOL_SCOPE,
+  DB_RCOL_KEY,
+  DB_RCOL_SECONDS,
+  DB_RCOL_WINDOW,
+  DB_RCOL_CUR,
+  DB_RCOL_PREV,
+  DB_RCOL_INSTANCES,
+  DB_RCOL_NOW_MS,
+  DB_RCOLS
+};
+
+/* One row of the rate sync call, bound to the statement's columns. */
+struct db_rate_row {
+  MYSQL_BIND bind[DB_RCOLS];
+  unsigned long len[DB_RCOLS];
+  my_bool is_null[DB_RCOLS], truncated[DB_RCOLS];
+  char scope[2];
+  char key[RATE_ID_MAX + 1];
+  uint64_t num[DB_RCOLS]; /* the numeric columns, by their index */
+};
+
+/* Binds column c of r: a string into buf, or a number into r->num[c]. */
+static void db_rate_bind(struct db_rate_row *r, enum db_rate_col c, char *buf,
+                         size_t size)
+{
+  MYSQL_BIND *b = &r->bind[c];
+
+  b->buffer_type = buf != NULL ? MYSQL_TYPE_STRING : MYSQL_TYPE_LONGLONG;
+  b->buffer = buf != NULL ? (void *)buf : (void *)&r->num[c];
+  b->buffer_length = buf != NULL ? (unsigned long)size : sizeof r->num[c];
+  b->is_unsigned = true;
+  b->length = &r->len[c];
+  b->is_null = &r->is_null[c];
+  b->error = &r->truncated[c];
+}
+
+/* Reads the fetched row r: its now_ms into *now_ms, and its totals into
+ * out[*n] unless its scope is NULL (the row of an empty input). False
+ * when the row is not what the routine promises or out is full. A
+ * number's fraction is cut (now_ms may come as a DECIMAL). */
+static bool db_rate_take_row(const struct db_rate_row *r,
+                             struct rate_total *out, size_t cap, size_t *n,
+                             uint64_t *now_ms)
+{
+  struct rate_total *o;
+
+  if (r->is_null[DB_RCOL_NOW_MS])
+    return false;
+  *now_ms = r->num[DB_RCOL_NOW_MS];
+  if (r->is_null[DB_RCOL_SCOPE])
+    return true;
+  for (int c = 0; c < DB_RCOLS; c++) {
+    if (r->is_null[c] ||
+        ((c == DB_RCOL_SCOPE || c == DB_RCOL_KEY) && r->truncated[c]))
+      return false;
+  }
+  if (*n >= cap || r->len[DB_RCOL_SCOPE] != 1 || r->len[DB_RCOL_KEY] == 0 ||
+      r->len[DB_RCOL_KEY] > RATE_ID_MAX ||
+      r->num[DB_RCOL_SECONDS] > UINT32_MAX ||
+      r->num[DB_RCOL_INSTANCES] > UINT32_MAX)
+    return false;
+  o = &out[(*n)++];
+  memset(o, 0, sizeof *o);
+  o->scope = r->scope[0];
+  memcpy(o->key, r->key, r->len[DB_RCOL_KEY]);
+  o->seconds = (uint32_t)r->num[DB_RCOL_SECONDS];
+  o->window = r->num[DB_RCOL_WINDOW];
+  o->cur_total = r->num[DB_RCOL_CUR];
+  o->prev_total = r->num[DB_RCOL_PREV];
+  o->instances = (uint32_t)r->num[DB_RCOL_INSTANCES];
+  return true;
+}
+
+/* Runs the rate sync call on t's connection and reads every result set:
+ * one of DB_RCOLS columns (its rows into out), or of one column (now_ms
+ * alone: the answer to an empty input). *committed: the CALL ran (its
+ * counts are in), whatever came of its answer. */
+static enum db_result
+db_execute_rate_sync(struct db_conn *t, const char *instance, const char *json,
+                     size_t json_len, struct rate_total *out, size_t cap,
+                     size_t *n, uint64_t *now_ms, bool *committed, char *err,
+                     size_t err_size)
+{
+  MYSQL_STMT *stmt;
+  MYSQL_BIND param[2];
+  unsigned long len[2] = {(unsigned long)strlen(instance),
+                          (unsigned long)json_len};
+  struct db_rate_row row, *r = &row;
+  bool bad = false, have_now = false;
+  int rc;
+
+  *n = 0;
+  if (db_prepare(
+          t, &t->stmt[DB_STMT_RATE_SYNC], db_stmt_text[DB_STMT_RATE_SYNC],
+          strlen(db_stmt_text[DB_STMT_RATE_SYNC]), err, err_size) != DB_OK)
+    return DB_ERROR;
+  stmt = t->stmt[DB_STMT_RATE_SYNC];
+  memset(param, 0, sizeof param);
+  param[0].buffer_type = MYSQL_TYPE_STRING;
+  param[0].buffer = (void *)instance;
+  param[0].buffer_length = len[0];
+  param[0].length = &len[0];
+  param[1].buffer_type = MYSQL_TYPE_STRING;
+  param[1].buffer = (void *)json;
+  param[1].buffer_length = len[1];
+  param[1].length = &len[1];
+  memset(r, 0, sizeof *r);
+  db_rate_bind(r, DB_RCOL_SCOPE, r->scope, sizeof r->scope);
+  db_rate_bind(r, DB_RCOL_KEY, r->key, sizeof r->key);
+  for (int c = DB_RCOL_SECONDS; c < DB_RCOLS; c++)
+    db_rate_bind(r, (enum db_rate_col)c, NULL, 0);
+  if (mysql_stmt_bind_param(stmt, param) != 0 || mysql_stmt_execute(stmt) != 0)
+    goto failed;
+  *committed = true; /* the routine commits before it answers */
+  do {
+    unsigned fields = mysql_stmt_field_count(stmt);
+    /* now_ms alone is bound as the last column's buffer. */
+    MYSQL_BIND *bind = fields == 1 ? &r->bind[DB_RCOL_NOW_MS] : r->bind;
+
+    if (fields == 0)
+      continue;
+    if (fields != DB_RCOLS && fields != 1) {
+      snprintf(err, err_size,
+               "rate sync: expected %d columns from sync_tenant_rate_counts, "
+               "got %u",
+               DB_RCOLS, fields);
+      bad = true;
+    } else if (mysql_stmt_bind_result(stmt, bind) != 0) {
+      goto failed;
+    } else {
+      for (;;) {
+        memset(r->is_null, 0, sizeof r->is_null);
+        memset(r->truncated, 0, sizeof r->truncated);
+        if (fields == 1)
+          r->is_null[DB_RCOL_SCOPE] = 1;
+        rc = mysql_stmt_fetch(stmt);
+        if (rc != 0 && rc != MYSQL_DATA_TRUNCATED)
+          break;
+        if (!bad && !db_rate_take_row(r, out, cap, n, now_ms)) {
+          snprintf(err, err_size,
+                   "rate sync: a row of sync_tenant_rate_counts is not what "
+                   "it promises");
+          bad = true;
+        }
+        have_now = true;
+      }
+      if (rc == 1)
+        goto failed;
+    }
+    mysql_stmt_free_result(stmt);
+  } while ((rc = mysql_stmt_next_result(stmt)) == 0);
+  if (rc > 0)
+    goto failed;
+  if (!bad && !have_now) {
+    snprintf(err, err_size,
+             "rate sync: sync_tenant_rate_counts gave no now_ms");
+    bad = true;
+  }
+  return bad ? DB_ERROR : DB_OK;
+failed:
+  snprintf(err, err_size, "rate sync: %s (%u)", mysql_stmt_error(stmt),
+           mysql_stmt_errno(stmt));
+  t->last_errno = mysql_stmt_errno(stmt);
+  return DB_ERROR;
+}
+
 /* One call's attempts: whether its connection was already open, when the
  * statement began, and whether a refusal counts as an answer. */
 struct db_attempt {
@@ -654,6 +824,31 @@ enum db_result db_probe(struct db_conn *c, char *err, size_t err_size)
     return DB_ERROR;
   }
   return DB_OK;
+}
+
+enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
+                                   const char *json, size_t json_len,
+                                   struct rate_total *out, size_t cap,
+                                   size_t *n_out, uint64_t *now_ms,
+                                   bool *committed, char *err, size_t err_size)
+{
+  struct db_attempt a = {0};
+  enum db_result r;
+
+  *n_out = 0;
+  *committed = false;
+  if (instance == NULL || json == NULL) {
+    snprintf(err, err_size, "rate sync: no instance or no counts");
+    return DB_ERROR;
+  }
+  /* Never again once it ran: the counts would be added twice. */
+  do {
+    if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
+      return r;
+    r = db_execute_rate_sync(c, instance, json, json_len, out, cap, n_out,
+                             now_ms, committed, err, err_size);
+  } while (db_again(c, &a, &r, err) && !*committed);
+  return r;
 }
 
 enum db_result db_ping(struct db_conn *c, char *err, size_t err_size)

@@ -4,11 +4,10 @@
  * and passed to each call. It holds prepared statements, each prepared
  * once, on its first use: CALL authorize_tenant_token_hashes(?) (a batch of
  * tokens by hash, with their rate limits), CALL note_tenant_token_use(?),
- * CALL add_tenant_usage(?) and CALL revoke_leaked_tenant_token(?).
- * db_conn_open
- * connects nothing: the first call does, with autocommit=1; the connection
- * is reused, re-opened with a backoff (backoff.h) when it breaks, and
- * closed by db_conn_close.
+ * CALL add_tenant_usage(?), CALL revoke_leaked_tenant_token(?) and CALL
+ * sync_tenant_rate_counts(?, ?). db_conn_open connects nothing: the first
+ * call does, with autocommit=1; the connection is reused, re-opened with a
+ * backoff (backoff.h) when it breaks, and closed by db_conn_close.
  *
  * A new statement is one place in db.c: its name and text in
  * db_stmt_text, and a public call here that runs it (db_execute_call, for a
@@ -23,6 +22,7 @@
 
 #include "ability.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "token.h"
 #include "verdict.h"
 
@@ -110,6 +110,23 @@ enum db_result db_add_tenant_usage(struct db_conn *c, const char *json,
  * routine (its statement prepares); else the reason in err names the
  * schema it needs. */
 enum db_result db_probe(struct db_conn *c, char *err, size_t err_size);
+
+/* Adds this instance's rate counts (json: the array ratesync.h builds,
+ * json_len bytes) in one CALL sync_tenant_rate_counts(instance, json), and
+ * reads the totals it returns, at most cap rows, into out (*n_out of
+ * them) and the database's UNIX time in ms into *now_ms. DB_OK once the
+ * database has committed and answered as the routine promises (more rows
+ * than cap, a NULL or truncated column, no now_ms: DB_ERROR); else the
+ * reason is in err. *committed is true once the CALL ran, even when its
+ * answer then failed: the counts are in, and must not be sent again (the
+ * call itself is never retried after that). instance or json NULL:
+ * DB_ERROR, nothing sent. */
+#define DB_RATE_SYNC_MAX 20000 /* rows sync_tenant_rate_counts takes */
+enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
+                                   const char *json, size_t json_len,
+                                   struct rate_total *out, size_t cap,
+                                   size_t *n_out, uint64_t *now_ms,
+                                   bool *committed, char *err, size_t err_size);
 
 /* Checks that the database answers (COM_PING on c). */
 enum db_result db_ping(struct db_conn *c, char *err, size_t err_size);

@@ -14,6 +14,7 @@
 #include <sys/random.h>
 
 #include "clock.h"
+#include "siphash.h"
 
 struct limiter_slot {
   struct client_addr addr;
@@ -36,54 +37,10 @@ struct limiter {
   pthread_mutex_t locks[LIMITER_SHARDS];
 };
 
-static uint64_t limiter_rotl(uint64_t x, unsigned b)
-{
-  return (x << b) | (x >> (64 - b));
-}
-
-static void limiter_sipround(uint64_t v[4])
-{
-  v[0] += v[1];
-  v[1] = limiter_rotl(v[1], 13);
-  v[1] ^= v[0];
-  v[0] = limiter_rotl(v[0], 32);
-  v[2] += v[3];
-  v[3] = limiter_rotl(v[3], 16);
-  v[3] ^= v[2];
-  v[0] += v[3];
-  v[3] = limiter_rotl(v[3], 21);
-  v[3] ^= v[0];
-  v[2] += v[1];
-  v[1] = limiter_rotl(v[1], 17);
-  v[1] ^= v[2];
-  v[2] = limiter_rotl(v[2], 32);
-}
-
-/* SipHash-2-4 of the 16 address bytes (words read in host order: the value
- * only has to be stable within this process). */
+/* The set hash: SipHash-2-4 of the 16 address bytes. */
 static uint64_t limiter_hash(const uint64_t key[2], const struct client_addr *a)
 {
-  uint64_t v[4] = {
-      0x736f6d6570736575ULL ^ key[0], 0x646f72616e646f6dULL ^ key[1],
-      0x6c7967656e657261ULL ^ key[0], 0x7465646279746573ULL ^ key[1]};
-  uint64_t m;
-
-  for (size_t i = 0; i < 2; i++) {
-    memcpy(&m, a->b + 8 * i, sizeof m);
-    v[3] ^= m;
-    limiter_sipround(v);
-    limiter_sipround(v);
-    v[0] ^= m;
-  }
-  m = (uint64_t)16 << 56;
-  v[3] ^= m;
-  limiter_sipround(v);
-  limiter_sipround(v);
-  v[0] ^= m;
-  v[2] ^= 0xff;
-  for (size_t i = 0; i < 4; i++)
-    limiter_sipround(v);
-  return v[0] ^ v[1] ^ v[2] ^ v[3];
+  return siphash24(key, a->b, sizeof a->b);
 }
 
 struct limiter *limiter_new(unsigned limit, unsigned window_s, unsigned table,

@@ -1,0 +1,283 @@
+/* ratesync.c: the rate sync thread; see ratesync.h. Terms: "next" is the
+ * monotonic time of the next round, which the thread waits for on a
+ * condition variable that ratesync_stop signals; a "key run" is the rows
+ * of one (scope, key, seconds), next to each other once sorted. */
+#include "ratesync.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "clock.h"
+#include "log.h"
+#include "token.h"
+
+#define RATESYNC_BACKOFF_MIN_MS 100
+#define RATESYNC_ROW_JSON_MAX 160 /* one row's text, at most */
+
+enum { RATESYNC_OK, RATESYNC_FAILED, RATESYNC_OUTCOMES };
+
+static struct {
+  struct rate_table *table;
+  struct db_conn *conn; /* the thread's own connection */
+  char instance[TOKEN_UUID_LEN + 1];
+  unsigned interval_ms, retry_max_ms;
+  pthread_t thread;
+  bool started;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  bool stopping; /* under lock */
+  bool failing;  /* the last round failed: logged once per change */
+  atomic_uint_fast64_t rounds[RATESYNC_OUTCOMES];
+} rs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+char *ratesync_json(const struct rate_count *rows, size_t n, size_t *len)
+{
+  size_t cap = 3 + n * RATESYNC_ROW_JSON_MAX, at = 0;
+  char *s = malloc(cap);
+
+  if (s == NULL)
+    return NULL;
+  s[at++] = '[';
+  for (size_t i = 0; i < n; i++) {
+    const struct rate_count *c = &rows[i];
+    int w = snprintf(s + at, cap - at,
+                     "%s{\"scope\":\"%c\",\"key\":\"%.*s\",\"seconds\":%u,"
+                     "\"window\":%llu,\"admitted\":%llu}",
+                     i > 0 ? "," : "", c->scope, RATE_ID_MAX, c->key,
+                     c->seconds, (unsigned long long)c->window,
+                     (unsigned long long)c->admitted);
+
+    if (w < 0 || (size_t)w >= cap - at) { /* cannot happen: sized above */
+      free(s);
+      return NULL;
+    }
+    at += (size_t)w;
+  }
+  s[at++] = ']';
+  s[at] = '\0';
+  *len = at;
+  return s;
+}
+
+/* True when rows a and b are of one key run. */
+static bool ratesync_same_key(const struct rate_count *a,
+                              const struct rate_count *b)
+{
+  return a->scope == b->scope && a->seconds == b->seconds &&
+         strcmp(a->key, b->key) == 0;
+}
+
+/* One call for rows[0..n); applies its totals. */
+static bool ratesync_call(struct rate_table *t, const char *instance,
+                          ratesync_call_fn *call, void *ctx,
+                          const struct rate_count *rows, size_t n,
+                          bool *delivered, char *err, size_t err_size)
+{
+  size_t len = 0, got = 0;
+  char *json = ratesync_json(rows, n, &len);
+  struct rate_total *totals = malloc((n > 0 ? n : 1) * sizeof *totals);
+  uint64_t now_ms = 0, sent_ms;
+  bool committed = false;
+  enum db_result r;
+
+  *delivered = false;
+  if (json == NULL || totals == NULL) {
+    free(json);
+    free(totals);
+    snprintf(err, err_size, "rate sync: out of memory");
+    return false;
+  }
+  sent_ms = rate_clock_local_ms();
+  r = call(ctx, instance, json, len, totals, n, &got, &now_ms, &committed, err,
+           err_size);
+  if (r == DB_OK) {
+    rate_apply(t, totals, got);
+    if (now_ms > 0)
+      rate_clock_learn(now_ms, sent_ms, rate_clock_local_ms());
+  }
+  free(json);
+  free(totals);
+  *delivered = r == DB_OK || committed;
+  return r == DB_OK;
+}
+
+bool ratesync_round(struct rate_table *t, const char *instance,
+                    ratesync_call_fn *call, void *ctx, char *err,
+                    size_t err_size)
+{
+  struct rate_count *rows = NULL;
+  size_t n = rate_collect(t, &rows), done = 0;
+  bool ok = true, delivered;
+
+  if (n == 0)
+    return ratesync_call(t, instance, call, ctx, NULL, 0, &delivered, err,
+                         err_size);
+  while (done < n && ok) {
+    size_t end = n - done <= RATESYNC_CALL_MAX ? n : done + RATESYNC_CALL_MAX;
+
+    /* A key run stays whole, unless it alone is longer than a call. */
+    if (end < n) {
+      size_t cut = end;
+
+      while (cut > done && ratesync_same_key(&rows[cut - 1], &rows[cut]))
+        cut--;
+      if (cut > done)
+        end = cut;
+    }
+    ok = ratesync_call(t, instance, call, ctx, rows + done, end - done,
+                       &delivered, err, err_size);
+    if (delivered)
+      done = end;
+  }
+  if (done < n)
+    rate_put_back(t, rows + done, n - done);
+  free(rows);
+  return ok;
+}
+
+/* ratesync_call_fn on the thread's connection. */
+static enum db_result ratesync_db(void *ctx, const char *instance,
+                                  const char *json, size_t json_len,
+                                  struct rate_total *out, size_t cap,
+                                  size_t *n_out, uint64_t *now_ms,
+                                  bool *committed, char *err, size_t err_size)
+{
+  return db_sync_rate_counts(ctx, instance, json, json_len, out, cap, n_out,
+                             now_ms, committed, err, err_size);
+}
+
+/* One round of the thread, counted, its failures logged once per change. */
+static bool ratesync_counted_round(void)
+{
+  char err[256] = "";
+  bool ok = ratesync_round(rs.table, rs.instance, ratesync_db, rs.conn, err,
+                           sizeof err);
+
+  atomic_fetch_add(&rs.rounds[ok ? RATESYNC_OK : RATESYNC_FAILED], 1);
+  if (!ok && !rs.failing)
+    log_msg(LOG_WARN,
+            "syncing rate limits failed, limits go on from the last totals "
+            "and counts wait: %s",
+            err);
+  if (ok && rs.failing)
+    log_msg(LOG_INFO, "syncing rate limits works again");
+  rs.failing = !ok;
+  return ok;
+}
+
+static void *ratesync_main(void *arg)
+{
+  unsigned backoff_ms = 0;
+  struct timespec next = clock_deadline_us(rs.interval_ms * 1000ULL);
+
+  (void)arg;
+  pthread_mutex_lock(&rs.lock);
+  while (!rs.stopping) {
+    if (pthread_cond_timedwait(&rs.wake, &rs.lock, &next) == 0)
+      continue; /* woken: check stopping (or a spurious wake-up) */
+    pthread_mutex_unlock(&rs.lock);
+    if (ratesync_counted_round()) {
+      backoff_ms = 0;
+      next = clock_deadline_us(rs.interval_ms * 1000ULL);
+    } else {
+      backoff_ms =
+          backoff_next_ms(backoff_ms, RATESYNC_BACKOFF_MIN_MS, rs.retry_max_ms);
+      next = clock_deadline_us(backoff_ms * 1000ULL);
+    }
+    pthread_mutex_lock(&rs.lock);
+  }
+  pthread_mutex_unlock(&rs.lock);
+  (void)ratesync_counted_round(); /* the last one, on the way out */
+  return NULL;
+}
+
+int ratesync_start(struct rate_table *t, unsigned interval_ms,
+                   unsigned retry_max_ms, unsigned timeout_s, const char *group,
+                   char *err, size_t err_size)
+{
+  int rc;
+
+  if (interval_ms == 0)
+    return 0;
+  if (t == NULL) {
+    snprintf(err, err_size, "rate sync: no rate limit table");
+    return -1;
+  }
+  if (token_uuid_v4(rs.instance) != 0) {
+    snprintf(err, err_size, "rate sync: cannot make an instance id");
+    return -1;
+  }
+  rs.instance[TOKEN_UUID_LEN] = '\0';
+  rs.table = t;
+  rs.interval_ms = interval_ms;
+  rs.retry_max_ms = retry_max_ms < interval_ms ? retry_max_ms : interval_ms;
+  if (rs.retry_max_ms < RATESYNC_BACKOFF_MIN_MS)
+    rs.retry_max_ms = RATESYNC_BACKOFF_MIN_MS;
+  rs.stopping = false;
+  rs.failing = false;
+  if (clock_cond_init(&rs.wake) != 0) {
+    snprintf(err, err_size, "rate sync: cannot make a condition variable");
+    return -1;
+  }
+  rs.conn = db_conn_open(group, err, err_size);
+  if (rs.conn == NULL) {
+    pthread_cond_destroy(&rs.wake);
+    return -1;
+  }
+  db_conn_set_timeout(rs.conn, timeout_s);
+  rate_set_synced(t, true);
+  rc = pthread_create(&rs.thread, NULL, ratesync_main, NULL);
+  if (rc != 0) {
+    rate_set_synced(t, false);
+    db_conn_close(rs.conn);
+    rs.conn = NULL;
+    pthread_cond_destroy(&rs.wake);
+    snprintf(err, err_size, "rate sync: pthread_create: %s", strerror(rc));
+    return -1;
+  }
+  rs.started = true;
+  return 0;
+}
+
+void ratesync_stop(void)
+{
+  if (!rs.started)
+    return;
+  pthread_mutex_lock(&rs.lock);
+  rs.stopping = true;
+  pthread_cond_signal(&rs.wake);
+  pthread_mutex_unlock(&rs.lock);
+  pthread_join(rs.thread, NULL);
+  db_conn_close(rs.conn);
+  rs.conn = NULL;
+  pthread_cond_destroy(&rs.wake);
+  rs.started = false;
+}
+
+void ratesync_get_stats(struct ratesync_stats *out)
+{
+  out->ok = atomic_load(&rs.rounds[RATESYNC_OK]);
+  out->failed = atomic_load(&rs.rounds[RATESYNC_FAILED]);
+}
+
+const char *ratesync_instance(void)
+{
+  return rs.instance;
+}
+
+void ratesync_metrics(struct metrics_text *m)
+{
+  static const char *const names[RATESYNC_OUTCOMES] = {"ok", "failed"};
+
+  metrics_outcomes(m, "tenant_authd_rate_syncs_total",
+                   "Rate limit syncs with the database, by outcome.", names,
+                   rs.rounds, RATESYNC_OUTCOMES);
+  metrics_counter(m, "tenant_authd_rate_sync_dropped_total",
+                  "Admitted requests never counted in the cluster's totals: "
+                  "the rate sync's pending list was full.",
+                  rs.table != NULL ? rate_dropped(rs.table) : 0);
+}
