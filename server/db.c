@@ -38,7 +38,7 @@ static const char *const db_stmt_text[DB_STMTS] = {
 /* What a database without authorize_tenant_token_hashes (a schema older
  * than 1.4.0) makes the verify call say. */
 #define DB_SCHEMA_OLD                                                          \
-  "authorize_tenant_token_hashes does not exist: "                             \
+  "authorize_tenant_token_hashes does not exist or is not granted: "           \
   "tenant-authd " TENANT_AUTH_VERSION                                          \
   " needs schema 1.4.0 or later; upgrade the database first "                  \
   "(docs/operations.md, Upgrading)"
@@ -324,10 +324,14 @@ static bool db_take_row(const struct db_row *r, struct db_token *out, size_t n)
 }
 
 /* After a failed verify call: a routine that does not exist is an old
- * schema, and err says so instead of the server's words. */
+ * schema, and err says so instead of the server's words. An account that
+ * holds the verifier role is refused EXECUTE on a routine that is missing
+ * (the role's grant names only those that exist), so that error says it
+ * too. */
 static void db_schema_old(const struct db_conn *t, char *err, size_t err_size)
 {
-  if (t->last_errno == ER_SP_DOES_NOT_EXIST)
+  if (t->last_errno == ER_SP_DOES_NOT_EXIST ||
+      t->last_errno == ER_PROCACCESS_DENIED_ERROR)
     snprintf(err, err_size, "verify: %s", DB_SCHEMA_OLD);
 }
 
@@ -813,17 +817,21 @@ enum db_result db_add_tenant_usage(struct db_conn *c, const char *json,
 
 enum db_result db_probe(struct db_conn *c, char *err, size_t err_size)
 {
+  /* A hash no token has: the call runs and finds nothing. The server
+   * prepares a CALL of a routine that does not exist; only running it
+   * says so. */
+  static const unsigned char nobody[TOKEN_HASH_LEN];
+  struct db_token *out = malloc(sizeof *out);
   enum db_result r = db_ping(c, err, err_size);
 
-  if (r != DB_OK)
-    return r;
-  if (db_prepare(c, &c->stmt[DB_STMT_VERIFY], db_stmt_text[DB_STMT_VERIFY],
-                 strlen(db_stmt_text[DB_STMT_VERIFY]), err,
-                 err_size) != DB_OK) {
-    db_schema_old(c, err, err_size);
+  if (out == NULL) {
+    snprintf(err, err_size, "probe: out of memory");
     return DB_ERROR;
   }
-  return DB_OK;
+  if (r == DB_OK)
+    r = db_verify_hashes(c, nobody, 1, out, err, err_size);
+  free(out);
+  return r;
 }
 
 enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,

@@ -106,9 +106,9 @@ enum db_result db_note_use(struct db_conn *c, const unsigned char *hashes,
 enum db_result db_add_tenant_usage(struct db_conn *c, const char *json,
                                    size_t len, char *err, size_t err_size);
 
-/* The start-up probe: the database answers (db_ping) and knows the verify
- * routine (its statement prepares); else the reason in err names the
- * schema it needs. */
+/* The start-up probe: the database answers (db_ping) and runs the verify
+ * call (for a hash no token has); a schema without its routine is named in
+ * err. */
 enum db_result db_probe(struct db_conn *c, char *err, size_t err_size);
 
 /* Adds this instance's rate counts (json: the array ratesync.h builds,
