@@ -9,10 +9,12 @@
  * as the last verdict gave it: a changed limit applies from the call that
  * brings it. A "window" is the number floor(now_s / seconds) on the
  * database's UNIX clock (rate_clock_now_ms), so that every instance counts
- * in the same windows. The "cluster" is every tenant-authd that syncs with
- * one database; "n" is how many of them counted a key in its current or
- * previous window, as the syncs said (at least 1, and at least 1 + the
- * others when this instance has not counted it there yet; at most
+ * in the same windows; a clock that steps back by more than a window
+ * brings a key back with it, its counts relabelled (a forward jump undone
+ * must not leave the key refused for the jump's length). The "cluster" is every
+ * tenant-authd that syncs with one database; "n" is how many of them counted a
+ * key in its current or previous window, as the syncs said (at least 1, and at
+ * least 1 + the others when this instance has not counted it there yet; at most
  * RATE_INSTANCES_MAX). Within a window n only rises: a lower count takes
  * effect from the next window, since an instance that has not yet synced
  * in this window is missing from the count, not gone. A key new to the
@@ -89,6 +91,9 @@
 #define RATE_TABLE_DEFAULT 200000 /* --limit-table */
 #define RATE_INSTANCES_MAX 255    /* n is capped there */
 #define RATE_PENDING_SHARE 4      /* slots per row of the pending list */
+/* The latest (window + 2) * seconds sync_tenant_rate_counts takes: a
+ * row's expires_at, a TIMESTAMP (2038-01-19). */
+#define RATE_WINDOW_END_MAX 2147483647u
 
 enum rate_scope { RATE_TENANT, RATE_TOKEN };
 
@@ -175,7 +180,9 @@ void rate_set_synced(struct rate_table *t, bool on);
 /* Moves every unsynced count of t and its pending list into a malloc'd
  * array *out (the caller frees it), sorted by scope, key, seconds and
  * window with one row per such four, and returns its length (0: *out is
- * NULL). NULL out of memory leaves everything where it was and returns 0. */
+ * NULL). NULL out of memory leaves everything where it was and returns 0.
+ * A count of a window past RATE_WINDOW_END_MAX, which the routine would
+ * refuse, is dropped and counted (rate_dropped). */
 size_t rate_collect(struct rate_table *t, struct rate_count **out);
 
 /* Puts back rows rate_collect gave out that the database did not take
