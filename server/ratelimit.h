@@ -9,12 +9,10 @@
  * as the last verdict gave it: a changed limit applies from the call that
  * brings it. A "window" is the number floor(now_s / seconds) on the
  * database's UNIX clock (rate_clock_now_ms), so that every instance counts
- * in the same windows; a clock that steps back by more than a window
- * brings a key back with it, its counts relabelled (a forward jump undone
- * must not leave the key refused for the jump's length). The "cluster" is every
- * tenant-authd that syncs with one database; "n" is how many of them counted a
- * key in its current or previous window, as the syncs said (at least 1, and at
- * least 1 + the others when this instance has not counted it there yet; at most
+ * in the same windows. The "cluster" is every tenant-authd that syncs with
+ * one database; "n" is how many of them counted a key in its current or
+ * previous window, as the syncs said (at least 1, and at least 1 + the
+ * others when this instance has not counted it there yet; at most
  * RATE_INSTANCES_MAX). Within a window n only rises: a lower count takes
  * effect from the next window, since an instance that has not yet synced
  * in this window is missing from the count, not gone. A key new to the
@@ -23,6 +21,10 @@
  * follows a growing cluster at once and a shrinking one a step per sync);
  * 1 until the first sync. A refused key is synced too (with a count of
  * 0), so that it learns the totals and counts among the instances.
+ *
+ * A clock that steps back by more than a window brings a key back with
+ * it, its counts relabelled: a forward jump undone must not leave the key
+ * refused for the jump's length.
  *
  * The estimate (a sliding-window counter over the fixed windows) is
  *   prev * (1 - elapsed fraction of the window) + cur + n * local
