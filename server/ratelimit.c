@@ -329,6 +329,24 @@ static void rate_roll(struct rate_table *t, struct rate_entry *e, uint32_t win)
   e->n = e->n_next;
 }
 
+/* Brings e back to window win when its own is later than the one after
+ * win: the clock jumped forward, then back (a step of the system clock, an
+ * offset not yet learned). Its counts are relabelled, not dropped: they
+ * were admitted, under windows the clock misnamed. Left ahead, the key
+ * would be refused until the clock reached the jump, and its counts would
+ * go to the database under windows of the future. A clock back by less
+ * stays in e's window, at its start (rate_take). */
+static void rate_rewind(struct rate_entry *e, uint32_t win)
+{
+  uint32_t shift;
+
+  if ((uint64_t)win + 1 >= e->win)
+    return;
+  shift = e->win - win;
+  e->win = win;
+  e->coll_win = e->coll_win > shift ? e->coll_win - shift : 0;
+}
+
 /* A fresh state in e for key (scope, id) under requests per seconds. */
 static void rate_init(struct rate_table *t, struct rate_entry *e, char scope,
                       const char *id, size_t len, uint32_t requests,
@@ -458,6 +476,7 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
     rate_init(t, e, sc, key, len, requests, seconds, (uint32_t)win);
   }
   e->requests = requests;
+  rate_rewind(e, (uint32_t)win);
   rate_roll(t, e, (uint32_t)win);
   /* A clock that stepped back stays at the start of the entry's window. */
   e_ms = now_ms >= (uint64_t)e->win * w ? now_ms - (uint64_t)e->win * w : 0;
@@ -553,6 +572,16 @@ static int rate_count_cmp(const void *a, const void *b)
   return 0;
 }
 
+/* Whether sync_tenant_rate_counts takes row c: its window's end plus
+ * seconds (the row's expires_at) within TIMESTAMP's range. One it refuses
+ * would fail every sync that carries it, and with it every count behind:
+ * only a clock set past 2038 makes one. */
+static bool rate_sendable(const struct rate_count *c)
+{
+  return c->window <= RATE_WINDOW_END_MAX &&
+         (c->window + 2) * c->seconds <= RATE_WINDOW_END_MAX;
+}
+
 /* Appends c to the growing array *rows; false out of memory. */
 static bool rate_push(struct rate_count **rows, size_t *n, size_t *cap,
                       const struct rate_count *c)
@@ -630,16 +659,23 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
     return 0;
   }
   qsort(rows, n, sizeof *rows, rate_count_cmp);
-  /* Merged while a row's count stays within what the routine takes. */
-  for (size_t i = 1; i < n; i++) {
-    if (rate_count_cmp(&rows[m], &rows[i]) == 0 &&
-        rows[m].admitted + rows[i].admitted <= UINT32_MAX)
-      rows[m].admitted += rows[i].admitted;
+  /* Merged while a row's count stays within what the routine takes; a row
+   * it would refuse is dropped (rate_sendable). */
+  for (size_t i = 0; i < n; i++) {
+    if (!rate_sendable(&rows[i]))
+      atomic_fetch_add(&t->dropped, rows[i].admitted);
+    else if (m > 0 && rate_count_cmp(&rows[m - 1], &rows[i]) == 0 &&
+             rows[m - 1].admitted + rows[i].admitted <= UINT32_MAX)
+      rows[m - 1].admitted += rows[i].admitted;
     else
-      rows[++m] = rows[i];
+      rows[m++] = rows[i];
+  }
+  if (m == 0) {
+    free(rows);
+    return 0;
   }
   *out = rows;
-  return m + 1;
+  return m;
 }
 
 void rate_put_back(struct rate_table *t, const struct rate_count *rows,
@@ -695,6 +731,7 @@ void rate_apply(struct rate_table *t, const struct rate_total *rows, size_t n)
       rate_unlock(&p);
       continue;
     }
+    rate_rewind(e, (uint32_t)r->window);
     rate_roll(t, e, (uint32_t)r->window);
     /* What was not collected is not in the totals: every count collected
      * for this key was delivered by the call that answered them. */

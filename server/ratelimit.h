@@ -22,6 +22,10 @@
  * 1 until the first sync. A refused key is synced too (with a count of
  * 0), so that it learns the totals and counts among the instances.
  *
+ * A clock that steps back by more than a window brings a key back with
+ * it, its counts relabelled: a forward jump undone must not leave the key
+ * refused for the jump's length.
+ *
  * The estimate (a sliding-window counter over the fixed windows) is
  *   prev * (1 - elapsed fraction of the window) + cur + n * local
  * where prev and cur are the cluster's totals of the previous and the
@@ -89,6 +93,9 @@
 #define RATE_TABLE_DEFAULT 200000 /* --limit-table */
 #define RATE_INSTANCES_MAX 255    /* n is capped there */
 #define RATE_PENDING_SHARE 4      /* slots per row of the pending list */
+/* The latest (window + 2) * seconds sync_tenant_rate_counts takes: a
+ * row's expires_at, a TIMESTAMP (2038-01-19). */
+#define RATE_WINDOW_END_MAX 2147483647u
 
 enum rate_scope { RATE_TENANT, RATE_TOKEN };
 
@@ -175,7 +182,9 @@ void rate_set_synced(struct rate_table *t, bool on);
 /* Moves every unsynced count of t and its pending list into a malloc'd
  * array *out (the caller frees it), sorted by scope, key, seconds and
  * window with one row per such four, and returns its length (0: *out is
- * NULL). NULL out of memory leaves everything where it was and returns 0. */
+ * NULL). NULL out of memory leaves everything where it was and returns 0.
+ * A count of a window past RATE_WINDOW_END_MAX, which the routine would
+ * refuse, is dropped and counted (rate_dropped). */
 size_t rate_collect(struct rate_table *t, struct rate_count **out);
 
 /* Puts back rows rate_collect gave out that the database did not take

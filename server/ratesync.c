@@ -150,12 +150,20 @@ static enum db_result ratesync_db(void *ctx, const char *instance,
                              now_ms, committed, err, err_size);
 }
 
-/* One round of the thread, counted, its failures logged once per change. */
+/* One round of the thread, counted, its failures logged once per change.
+ * While the table holds no key (no request has met a limit) there is
+ * nothing to send and no total to learn: no call, so an instance where no
+ * limit is set never writes (nor fails every second on a read-only
+ * endpoint). */
 static bool ratesync_counted_round(void)
 {
   char err[256] = "";
-  bool ok = ratesync_round(rs.table, rs.instance, ratesync_db, rs.conn, err,
-                           sizeof err);
+  bool ok;
+
+  if (rate_entries(rs.table) == 0)
+    return true;
+  ok = ratesync_round(rs.table, rs.instance, ratesync_db, rs.conn, err,
+                      sizeof err);
 
   atomic_fetch_add(&rs.rounds[ok ? RATESYNC_OK : RATESYNC_FAILED], 1);
   if (!ok && !rs.failing)

@@ -5,7 +5,9 @@
  * calls, as JSON to CALL sync_tenant_rate_counts(instance, counts) on its
  * own connection (db.h), and applies the totals each call returns
  * (rate_apply); a round with nothing to send still makes one call with
- * "[]", which tells the database's clock (rate_clock_learn). The
+ * "[]", which tells the database's clock (rate_clock_learn), but the
+ * thread makes no round while the table holds no key: an instance where
+ * no limit applies never calls. The
  * "instance" is a version-4 UUID made at start. A failed call's rows (but
  * those of a call the database committed before its answer failed: they
  * are in) and those after it go back to the table (rate_put_back: bounded, what

@@ -69,7 +69,7 @@ wsrep-cluster-name=tenant_auth_test
 wsrep-cluster-address=$CLUSTER
 wsrep-node-name=node$n
 wsrep-node-address=127.0.0.1:${GPORT[$n]}
-wsrep-provider-options=base_port=${GPORT[$n]};gmcast.listen_addr=tcp://127.0.0.1:${GPORT[$n]};ist.recv_addr=127.0.0.1:${IPORT[$n]};gcache.size=64M;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT6S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;pc.wait_prim_timeout=PT30S
+wsrep-provider-options=base_port=${GPORT[$n]};gmcast.listen_addr=tcp://127.0.0.1:${GPORT[$n]};ist.recv_addr=127.0.0.1:${IPORT[$n]};gcache.size=64M;evs.suspect_timeout=PT5S;evs.inactive_timeout=PT15S;pc.wait_prim_timeout=PT30S
 wsrep-sst-method=mariabackup
 wsrep-sst-auth=root:
 wsrep-sst-receive-address=127.0.0.1:${SPORT[$n]}

@@ -933,6 +933,81 @@ static void test_sync_thread_no_db(void)
   unlink(cnf);
 }
 
+/* A clock that jumped forward, then back (an NTP step, a wrong offset
+ * before the next sync) leaves no key refused for the jump's length, and
+ * no count goes to the database under a window of the future: the entry
+ * comes back to the clock's window with what it had counted. */
+static void test_clock_back(void)
+{
+  struct rate_table *t = make(64);
+  struct rate_count *rows = NULL;
+  uint64_t sum = 0;
+  size_t n;
+
+  rate_set_synced(t, true);
+  /* An hour ahead: the limit of 5 per second is spent there. */
+  CHECK(take_n(t, TENANT_A, 5, 1, T0 + 3600000, 10) == 5);
+  /* Back on time: that count still holds in this window (no more than the
+   * limit is admitted), but not an hour long. */
+  CHECK(take_n(t, TENANT_A, 5, 1, T0 + 500, 10) == 0);
+  CHECKF(take_n(t, TENANT_A, 5, 1, T0 + 2500, 10) == 5,
+         "a key stays refused until the clock reaches the jump");
+  n = rate_collect(t, &rows);
+  for (size_t i = 0; i < n; i++) {
+    sum += rows[i].admitted;
+    CHECKF(rows[i].window <= (T0 + 2500) / 1000,
+           "row %zu in window %" PRIu64 ", of the future", i, rows[i].window);
+  }
+  CHECKF(sum == 10, "collected %" PRIu64 " of 10", sum);
+  free(rows);
+  /* A sync that answers the database's window brings an entry ahead of it
+   * back too, without a request. */
+  CHECK(take_n(t, TENANT_B, 5, 1, T0 + 7200000, 10) == 5);
+  {
+    struct rate_total tot = {.scope = 't',
+                             .seconds = 1,
+                             .window = (T0 + 3000) / 1000,
+                             .instances = 1};
+
+    memcpy(tot.key, TENANT_B, sizeof TENANT_B);
+    rate_apply(t, &tot, 1);
+  }
+  rows = NULL;
+  n = rate_collect(t, &rows);
+  CHECKF(n == 1 && rows[0].window == (T0 + 3000) / 1000 &&
+             rows[0].admitted == 5,
+         "after the sync: %zu rows, window %" PRIu64, n,
+         n > 0 ? rows[0].window : 0);
+  free(rows);
+  rate_free(t);
+}
+
+/* A count the routine cannot take (a window past the end of TIMESTAMP,
+ * from a clock set beyond 2038) is dropped and counted, not sent: else it
+ * would make every sync fail, and every count after it wait. */
+static void test_unsendable(void)
+{
+  struct rate_table *t = make(64);
+  struct rate_count *rows = NULL;
+  size_t n;
+
+  rate_set_synced(t, true);
+  CHECK(take_n(t, TENANT_A, 5, 10, 2147483647000ULL, 2) == 2);
+  CHECK(take_n(t, TENANT_B, 5, 10, T0, 3) == 3);
+  n = rate_collect(t, &rows);
+  CHECKF(n == 1 && strcmp(rows[0].key, TENANT_B) == 0 && rows[0].admitted == 3,
+         "collected %zu rows", n);
+  CHECK(rate_dropped(t) == 2);
+  /* The last window the routine takes: (window + 2) * seconds fits. */
+  free(rows);
+  rows = NULL;
+  CHECK(take(t, "7", 5, 10, (2147483647ULL / 10 - 2) * 10000, NULL));
+  n = rate_collect(t, &rows);
+  CHECK(n == 1 && rows[0].window == 2147483647ULL / 10 - 2);
+  free(rows);
+  rate_free(t);
+}
+
 int main(void)
 {
   test_siphash();
@@ -943,6 +1018,8 @@ int main(void)
   test_eviction();
   test_collect();
   test_pending_full();
+  test_clock_back();
+  test_unsendable();
   test_sync_failure();
   test_two_instances();
   test_cluster();
