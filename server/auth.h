@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ability.h"
 #include "verdict.h"
@@ -80,5 +81,39 @@ struct auth_denial {
  * AUTH_FORBIDDEN the challenge names no scope: the caller sends
  * auth_forbidden_challenge instead. */
 const struct auth_denial *auth_denial(enum auth_outcome o);
+
+/* The body of GET /api/v1/auth-test for the valid token of verdict v, into
+ * out[0..out_size), NUL-terminated:
+ * {"tenant_id":"<uuid>","token_id":N,"abilities":[...],"limits":{"token":
+ * {"requests":N,"seconds":S}|null,"tenant":...|null}}. abilities is the
+ * token's set as stored (NUL-terminated); NULL, or a set the scope grammar
+ * refuses (introspect_scope), is sent as null: such a set grants nothing.
+ * Returns the length, or -1 when it does not fit. */
+long auth_test_body(char *out, size_t out_size, const struct verdict *v,
+                    const char *abilities);
+
+/* A rate limit's state for the RateLimit-Policy and RateLimit fields
+ * (draft-ietf-httpapi-ratelimit-headers-10): the policy's name ("token"
+ * or "tenant"), its quota q of requests per window w seconds, what is
+ * left r and the seconds t until the window ends. */
+struct auth_rate {
+  const char *name;
+  uint32_t quota, window_s, remaining, reset_s;
+};
+
+/* The fields for the n (1 or 2) limits a request was judged by, each
+ * NUL-terminated: policy lists them all (RateLimit-Policy:
+ * "token";q=100;w=60, "tenant";q=1000;w=60), limit names the most
+ * restrictive (RateLimit: "token";r=42;t=17): the least remaining, and of
+ * equals the later reset. False when a buffer is too small (AUTH_RATE_FIELD
+ * bytes always suffice for two). */
+#define AUTH_RATE_FIELD 128
+bool auth_rate_fields(char *policy, size_t policy_size, char *limit,
+                      size_t limit_size, const struct auth_rate *r, size_t n);
+
+/* The body of a 429 for a rate limit: the limit's name in words. */
+#define AUTH_RATE_LIMITED_BODY(who)                                            \
+  "{\"error\":\"rate_limited\",\"error_description\":\"the " who               \
+  "'s rate limit is reached; retry after the seconds in Retry-After\"}"
 
 #endif

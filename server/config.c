@@ -101,6 +101,11 @@ static const struct cfg_setting cfg_settings[] = {
     {"usage-timeout", CFG_UINT, CFG_AT(usage_timeout), "60", 4, 3600, "SECONDS",
      "database read and write timeout of the calls writing use; each is "
      "sized to take at most a quarter of it"},
+    {"limit-sync", CFG_UINT, CFG_AT(limit_sync), "1000", 0, 60000, "MS",
+     "how often rate limit counts are shared through the database; 0: "
+     "never, each instance limits alone"},
+    {"limit-table", CFG_UINT, CFG_AT(limit_table), "200000", 1024, 16777216,
+     "N", "rate limit keys (tokens, tenants) held at most"},
     {"trusted-proxy", CFG_NETS, CFG_AT(trusted), NULL, 0, CFG_TRUSTED_MAX,
      "ADDR[/PREFIX]", "peer whose --client-ip-header is believed"},
     {"client-ip-header", CFG_HEADER, CFG_AT(client_ip_header),

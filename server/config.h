@@ -66,6 +66,8 @@ struct cfg {
   unsigned usage_max;           /* distinct hashes pending at most */
   const char *usage_db_group;   /* NULL: db_group */
   unsigned usage_timeout;       /* seconds: the flusher's read/write timeout */
+  unsigned limit_sync;          /* ms between rate limit syncs; 0: none */
+  unsigned limit_table;         /* rate limit keys held at most */
   /* introspection-client= and introspection-secret= (file-only). */
   struct introspect_clients introspection;
 

@@ -24,15 +24,24 @@ enum db_stmt {
   DB_STMT_VERIFY,
   DB_STMT_NOTE,
   DB_STMT_REVOKE,
+  DB_STMT_TENANT_USAGE,
   DB_STMT_RATE_SYNC,
   DB_STMTS
 };
 static const char *const db_stmt_text[DB_STMTS] = {
-    [DB_STMT_VERIFY] = "CALL verify_tenant_token_hashes(?)",
+    [DB_STMT_VERIFY] = "CALL authorize_tenant_token_hashes(?)",
     [DB_STMT_NOTE] = "CALL note_tenant_token_use(?)",
     [DB_STMT_REVOKE] = "CALL revoke_leaked_tenant_token(?)",
+    [DB_STMT_TENANT_USAGE] = "CALL add_tenant_usage(?)",
     [DB_STMT_RATE_SYNC] = "CALL sync_tenant_rate_counts(?, ?)",
 };
+/* What a database without authorize_tenant_token_hashes (a schema older
+ * than 1.4.0) makes the verify call say. */
+#define DB_SCHEMA_OLD                                                          \
+  "authorize_tenant_token_hashes does not exist or is not granted: "           \
+  "tenant-authd " TENANT_AUTH_VERSION                                          \
+  " needs schema 1.4.0 or later; upgrade the database first "                  \
+  "(docs/operations.md, Upgrading)"
 /* Run on each new connection: no statement tenant-authd sends for a
  * request holds a token (verification sends hashes), but a revocation
  * does, and a slow one must not write it into MariaDB's slow query log.
@@ -207,7 +216,9 @@ static enum db_result db_prepare(struct db_conn *t, MYSQL_STMT **stmt,
   return DB_OK;
 }
 
-/* verify_tenant_token_hashes's columns, in their order (install.sql). */
+/* authorize_tenant_token_hashes's columns, in their order (install.sql):
+ * verify_tenant_token_hashes's seven, then the token's and the tenant's
+ * rate limits (NULL: none). */
 enum db_col {
   DB_COL_POS,
   DB_COL_STATE,
@@ -216,6 +227,10 @@ enum db_col {
   DB_COL_ABILITIES,
   DB_COL_ISSUED,
   DB_COL_EXPIRES,
+  DB_COL_TOKEN_REQUESTS,
+  DB_COL_TOKEN_SECONDS,
+  DB_COL_TENANT_REQUESTS,
+  DB_COL_TENANT_SECONDS,
   DB_COLS
 };
 
@@ -229,6 +244,7 @@ struct db_row {
   char tenant[TOKEN_UUID_LEN + 1];
   uint64_t token_id;
   int64_t issued, expires;
+  uint32_t limit[4]; /* DB_COL_TOKEN_REQUESTS.. in column order */
   char abilities[ABILITY_SET_MAX + 1];
 };
 
@@ -244,6 +260,31 @@ static void db_bind(struct db_row *r, enum db_col c, enum enum_field_types type,
   r->bind[c].error = &r->truncated[c];
 }
 
+/* True when column c may be NULL: the expiry and the limits. */
+static bool db_col_nullable(int c)
+{
+  return c == DB_COL_EXPIRES || c >= DB_COL_TOKEN_REQUESTS;
+}
+
+/* The limit of requests in column rc and seconds in column sc of r: none
+ * when both are NULL; false when only one is, or a value is out of the
+ * schema's bounds (its CHECK constraints say the same). */
+static bool db_take_limit(const struct db_row *r, int rc, int sc,
+                          struct verdict_limit *out)
+{
+  uint32_t q = r->limit[rc - DB_COL_TOKEN_REQUESTS];
+  uint32_t w = r->limit[sc - DB_COL_TOKEN_REQUESTS];
+
+  *out = (struct verdict_limit){0, 0};
+  if (r->is_null[rc] && r->is_null[sc])
+    return true;
+  if (r->is_null[rc] || r->is_null[sc] || q < 1 || q > 1000000000 || w < 1 ||
+      w > 86400)
+    return false;
+  *out = (struct verdict_limit){q, w};
+  return true;
+}
+
 /* Reads the fetched row r into out (n tokens); false when the row is not
  * what the routine promises. Only the abilities may be truncated: a longer
  * set is kept as too long, which grants nothing. */
@@ -251,12 +292,18 @@ static bool db_take_row(const struct db_row *r, struct db_token *out, size_t n)
 {
   struct db_token *o;
   enum verdict_state state;
+  struct verdict_limit token_limit, tenant_limit;
 
   for (int c = 0; c < DB_COLS; c++) {
-    if (r->is_null[c] ? c != DB_COL_EXPIRES
+    if (r->is_null[c] ? !db_col_nullable(c)
                       : c != DB_COL_ABILITIES && r->truncated[c])
       return false;
   }
+  if (!db_take_limit(r, DB_COL_TOKEN_REQUESTS, DB_COL_TOKEN_SECONDS,
+                     &token_limit) ||
+      !db_take_limit(r, DB_COL_TENANT_REQUESTS, DB_COL_TENANT_SECONDS,
+                     &tenant_limit))
+    return false;
   if (r->pos >= n || r->len[DB_COL_TENANT] != TOKEN_UUID_LEN ||
       !verdict_state_parse(r->state, r->len[DB_COL_STATE], &state))
     return false;
@@ -268,10 +315,24 @@ static bool db_take_row(const struct db_row *r, struct db_token *out, size_t n)
   o->verdict.issued_at = r->issued;
   o->verdict.expires_at =
       r->is_null[DB_COL_EXPIRES] ? VERDICT_NEVER : r->expires;
+  o->verdict.token_limit = token_limit;
+  o->verdict.tenant_limit = tenant_limit;
   o->abilities_len = r->len[DB_COL_ABILITIES];
   memcpy(o->abilities, r->abilities,
          o->abilities_len <= ABILITY_SET_MAX ? o->abilities_len : 0);
   return true;
+}
+
+/* After a failed verify call: a routine that does not exist is an old
+ * schema, and err says so instead of the server's words. An account that
+ * holds the verifier role is refused EXECUTE on a routine that is missing
+ * (the role's grant names only those that exist), so that error says it
+ * too. */
+static void db_schema_old(const struct db_conn *t, char *err, size_t err_size)
+{
+  if (t->last_errno == ER_SP_DOES_NOT_EXIST ||
+      t->last_errno == ER_PROCACCESS_DENIED_ERROR)
+    snprintf(err, err_size, "verify: %s", DB_SCHEMA_OLD);
 }
 
 /* Runs the verify call for n packed hashes on t's connection, preparing it
@@ -295,8 +356,11 @@ static enum db_result db_execute_verify(struct db_conn *t,
     out[i].abilities_len = 0;
   }
   if (db_prepare(t, &t->stmt[DB_STMT_VERIFY], db_stmt_text[DB_STMT_VERIFY],
-                 strlen(db_stmt_text[DB_STMT_VERIFY]), err, err_size) != DB_OK)
+                 strlen(db_stmt_text[DB_STMT_VERIFY]), err,
+                 err_size) != DB_OK) {
+    db_schema_old(t, err, err_size);
     return DB_ERROR;
+  }
   stmt = t->stmt[DB_STMT_VERIFY];
   memset(&param, 0, sizeof param);
   param.buffer_type = MYSQL_TYPE_BLOB;
@@ -316,11 +380,14 @@ static enum db_result db_execute_verify(struct db_conn *t,
           false);
   db_bind(r, DB_COL_EXPIRES, MYSQL_TYPE_LONGLONG, &r->expires,
           sizeof r->expires, false);
+  for (int c = DB_COL_TOKEN_REQUESTS; c < DB_COLS; c++)
+    db_bind(r, c, MYSQL_TYPE_LONG, &r->limit[c - DB_COL_TOKEN_REQUESTS],
+            sizeof r->limit[0], true);
   if (mysql_stmt_bind_param(stmt, &param) != 0 || mysql_stmt_execute(stmt) != 0)
     goto failed;
   if (mysql_stmt_field_count(stmt) != DB_COLS) {
     snprintf(err, err_size,
-             "verify: expected %d columns from verify_tenant_token_hashes, "
+             "verify: expected %d columns from authorize_tenant_token_hashes, "
              "got %u",
              DB_COLS, mysql_stmt_field_count(stmt));
     bad = true;
@@ -337,7 +404,7 @@ static enum db_result db_execute_verify(struct db_conn *t,
         break;
       if (!bad && !db_take_row(r, out, n)) {
         snprintf(err, err_size,
-                 "verify: a row of verify_tenant_token_hashes is not what "
+                 "verify: a row of authorize_tenant_token_hashes is not what "
                  "it promises");
         bad = true;
       }
@@ -356,6 +423,7 @@ failed:
   snprintf(err, err_size, "verify: %s (%u)", mysql_stmt_error(stmt),
            mysql_stmt_errno(stmt));
   t->last_errno = mysql_stmt_errno(stmt);
+  db_schema_old(t, err, err_size);
   return DB_ERROR;
 }
 
@@ -729,6 +797,40 @@ enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
     r = db_execute_call(c, DB_STMT_REVOKE, MYSQL_TYPE_STRING, token, TOKEN_LEN,
                         "revoke", err, err_size);
   } while (db_again(c, &a, &r, err));
+  return r;
+}
+
+enum db_result db_add_tenant_usage(struct db_conn *c, const char *json,
+                                   size_t len, char *err, size_t err_size)
+{
+  struct db_attempt a = {0};
+  enum db_result r;
+
+  do {
+    if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
+      return r;
+    r = db_execute_call(c, DB_STMT_TENANT_USAGE, MYSQL_TYPE_STRING, json,
+                        (unsigned long)len, "tenant usage", err, err_size);
+  } while (db_again(c, &a, &r, err));
+  return r;
+}
+
+enum db_result db_probe(struct db_conn *c, char *err, size_t err_size)
+{
+  /* A hash no token has: the call runs and finds nothing. The server
+   * prepares a CALL of a routine that does not exist; only running it
+   * says so. */
+  static const unsigned char nobody[TOKEN_HASH_LEN];
+  struct db_token *out = malloc(sizeof *out);
+  enum db_result r = db_ping(c, err, err_size);
+
+  if (out == NULL) {
+    snprintf(err, err_size, "probe: out of memory");
+    return DB_ERROR;
+  }
+  if (r == DB_OK)
+    r = db_verify_hashes(c, nobody, 1, out, err, err_size);
+  free(out);
   return r;
 }
 

@@ -2,12 +2,12 @@
  * db_conn) is one Connector/C connection to one endpoint (an option-file
  * group), owned by one thread at a time (a pool thread, the usage flusher)
  * and passed to each call. It holds prepared statements, each prepared
- * once, on its first use: CALL verify_tenant_token_hashes(?) (a batch of
- * tokens by hash), CALL note_tenant_token_use(?), CALL
- * revoke_leaked_tenant_token(?) and CALL sync_tenant_rate_counts(?, ?).
- * db_conn_open connects nothing: the first call does, with autocommit=1; the
- * connection is reused, re-opened with a backoff (backoff.h) when it breaks,
- * and closed by db_conn_close.
+ * once, on its first use: CALL authorize_tenant_token_hashes(?) (a batch of
+ * tokens by hash, with their rate limits), CALL note_tenant_token_use(?),
+ * CALL add_tenant_usage(?), CALL revoke_leaked_tenant_token(?) and CALL
+ * sync_tenant_rate_counts(?, ?). db_conn_open connects nothing: the first
+ * call does, with autocommit=1; the connection is reused, re-opened with a
+ * backoff (backoff.h) when it breaks, and closed by db_conn_close.
  *
  * A new statement is one place in db.c: its name and text in
  * db_stmt_text, and a public call here that runs it (db_execute_call, for a
@@ -69,7 +69,7 @@ void db_conn_set_timeout(struct db_conn *c, unsigned seconds);
 
 #define DB_BATCH_MAX 64 /* tokens one verify call takes here, at most */
 
-/* What the database holds of one token, from verify_tenant_token_hashes:
+/* What the database holds of one token, from authorize_tenant_token_hashes:
  * its verdict (granted is not set: the caller decides abilities) and its
  * abilities as stored, a JSON array (ability.h). */
 struct db_token {
@@ -80,9 +80,10 @@ struct db_token {
 
 /* Verifies n tokens (1 to DB_BATCH_MAX) by their SHA-256 hashes, packed
  * end to end in hashes (n * TOKEN_HASH_LEN bytes), in one CALL
- * verify_tenant_token_hashes(?): no token crosses the wire. On DB_OK out[i]
- * is what the database holds of hash i: VERDICT_UNKNOWN when nothing. On
- * DB_ERROR and DB_BACKOFF the reason is in err. */
+ * authorize_tenant_token_hashes(?): no token crosses the wire. On DB_OK
+ * out[i] is what the database holds of hash i, its rate limits included:
+ * VERDICT_UNKNOWN when nothing. On DB_ERROR and DB_BACKOFF the reason is in
+ * err; a schema without the routine (older than 1.4.0) is named there. */
 enum db_result db_verify_hashes(struct db_conn *c, const unsigned char *hashes,
                                 size_t n, struct db_token *out, char *err,
                                 size_t err_size);
@@ -98,6 +99,17 @@ enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
 #define DB_NOTE_MAX 4096 /* note_tenant_token_use takes this many at most */
 enum db_result db_note_use(struct db_conn *c, const unsigned char *hashes,
                            size_t n, char *err, size_t err_size);
+
+/* Adds tenant usage: json[0..len) is add_tenant_usage's argument, a JSON
+ * array of {"tenant","minute","requests","limited"} (tusage.h renders it).
+ * DB_OK once the database has committed; else the reason is in err. */
+enum db_result db_add_tenant_usage(struct db_conn *c, const char *json,
+                                   size_t len, char *err, size_t err_size);
+
+/* The start-up probe: the database answers (db_ping) and runs the verify
+ * call (for a hash no token has); a schema without its routine is named in
+ * err. */
+enum db_result db_probe(struct db_conn *c, char *err, size_t err_size);
 
 /* Adds this instance's rate counts (json: the array ratesync.h builds,
  * json_len bytes) in one CALL sync_tenant_rate_counts(instance, json), and

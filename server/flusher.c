@@ -20,20 +20,23 @@
 
 static struct {
   struct usage_set *set;
-  struct db_conn *conn; /* the flusher's own connection */
+  struct tusage *tusage; /* NULL: no tenant usage */
+  struct db_conn *conn;  /* the flusher's own connection */
   unsigned interval_ms;
   unsigned retry_max_ms;
   uint64_t target_ms;      /* a call should take at most this: timeout / 4 */
   size_t chunk;            /* hashes the next call takes (usage_chunk_next) */
   atomic_size_t chunk_now; /* chunk, for /metrics */
+  size_t rows_chunk;       /* tenant usage rows the next call takes */
   pthread_t thread;
   bool started;
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  bool stopping; /* under lock */
-  size_t lost;   /* hashes the last round could not write */
-  bool failing;  /* the last round failed: logged once per change */
-  atomic_uint_fast64_t flushes, failures, noted;
+  bool stopping;    /* under lock */
+  size_t lost;      /* hashes the last round could not write */
+  size_t rows_lost; /* tenant usage rows the last round could not write */
+  bool failing;     /* the last round failed: logged once per change */
+  atomic_uint_fast64_t flushes, failures, noted, rows;
 } fl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Writes n hashes in one call, timed: the chunk follows what a call that
@@ -54,21 +57,50 @@ static enum db_result flusher_call(const uint8_t *hashes, size_t n, char *err,
   return r;
 }
 
-/* One round: takes every pending hash and writes it in calls of a chunk
- * each; on a failure puts back what was not written. True when
- * everything taken was written (or nothing was pending). */
-static bool flusher_round(void)
+/* Writes n tenant usage rows in one add_tenant_usage call, timed like
+ * flusher_call: the rows' chunk follows what a call took. */
+static enum db_result flusher_rows_call(const struct tusage_row *rows, size_t n,
+                                        char *err, size_t err_size)
+{
+  size_t size = n * TUSAGE_JSON_ROW_MAX + 3;
+  char *json = malloc(size);
+  uint64_t t0, took_ms;
+  enum db_result r;
+  long len;
+
+  if (json == NULL) {
+    snprintf(err, err_size, "tenant usage: out of memory for %zu rows", n);
+    return DB_ERROR;
+  }
+  len = tusage_json(json, size, rows, n);
+  if (len < 0) {
+    /* Rows that tusage_add made always render: a bug, not the database. */
+    snprintf(err, err_size, "tenant usage: %zu rows do not render", n);
+    free(json);
+    return DB_ERROR;
+  }
+  t0 = clock_now_us();
+  r = db_add_tenant_usage(fl.conn, json, (size_t)len, err, err_size);
+  took_ms = clock_since_us(t0) / 1000;
+  free(json);
+  if (r == DB_OK || took_ms > fl.target_ms)
+    fl.rows_chunk = usage_chunk_next(fl.rows_chunk, n, took_ms, fl.target_ms,
+                                     TUSAGE_CALL_MAX);
+  return r;
+}
+
+/* The hashes' part of a round: takes every pending hash and writes it in
+ * calls of a chunk each; on a failure puts back what was not written and
+ * returns false with the reason in err. */
+static bool flusher_round_notes(char *err, size_t err_size, size_t *kept)
 {
   uint8_t *hashes = NULL;
   size_t n = usage_take(fl.set, &hashes), done = 0;
-  char err[256];
 
   fl.lost = 0;
-  if (n == 0)
-    return true;
   while (done < n) {
     size_t chunk = n - done < fl.chunk ? n - done : fl.chunk;
-    if (flusher_call(hashes + done * TOKEN_HASH_LEN, chunk, err, sizeof err) !=
+    if (flusher_call(hashes + done * TOKEN_HASH_LEN, chunk, err, err_size) !=
         DB_OK)
       break;
     done += chunk;
@@ -77,19 +109,67 @@ static bool flusher_round(void)
   if (done < n) {
     usage_put_back(fl.set, hashes + done * TOKEN_HASH_LEN, n - done);
     fl.lost = n - done;
-    atomic_fetch_add(&fl.failures, 1);
-    if (!fl.failing)
-      log_msg(LOG_WARN, "recording token use failed, %zu kept to retry: %s",
-              n - done, err);
-    fl.failing = true;
-  } else {
-    atomic_fetch_add(&fl.flushes, 1);
-    if (fl.failing)
-      log_msg(LOG_INFO, "recording token use works again");
-    fl.failing = false;
+    *kept += n - done;
   }
   free(hashes);
   return done == n;
+}
+
+/* The tenant usage part of a round, after the hashes: every row, sorted,
+ * in calls of rows_chunk rows; on a failure the rows not written go back
+ * into the table (added to what came since). */
+static bool flusher_round_rows(char *err, size_t err_size, size_t *kept)
+{
+  struct tusage_row *rows = NULL;
+  size_t n, done = 0;
+
+  fl.rows_lost = 0;
+  if (fl.tusage == NULL)
+    return true;
+  n = tusage_take(fl.tusage, &rows);
+  while (done < n) {
+    size_t chunk = n - done < fl.rows_chunk ? n - done : fl.rows_chunk;
+    if (flusher_rows_call(rows + done, chunk, err, err_size) != DB_OK)
+      break;
+    done += chunk;
+    atomic_fetch_add(&fl.rows, chunk);
+  }
+  if (done < n) {
+    tusage_put_back(fl.tusage, rows + done, n - done);
+    fl.rows_lost = n - done;
+    *kept += n - done;
+  }
+  free(rows);
+  return done == n;
+}
+
+/* One round: the hashes, then the tenant usage. True when everything
+ * taken was written (or nothing was pending). */
+static bool flusher_round(void)
+{
+  char err[256] = "", rows_err[256] = "";
+  size_t kept = 0;
+  bool notes = flusher_round_notes(err, sizeof err, &kept);
+  bool rows = flusher_round_rows(rows_err, sizeof rows_err, &kept);
+
+  if (!notes || !rows) {
+    atomic_fetch_add(&fl.failures, 1);
+    if (!fl.failing && !notes)
+      log_msg(LOG_WARN, "recording token use failed, %zu kept to retry: %s",
+              kept, err);
+    else if (!fl.failing)
+      log_msg(LOG_WARN,
+              "recording token use failed (tenant usage), %zu kept to "
+              "retry: %s",
+              kept, rows_err);
+    fl.failing = true;
+    return false;
+  }
+  atomic_fetch_add(&fl.flushes, 1);
+  if (fl.failing)
+    log_msg(LOG_INFO, "recording token use works again");
+  fl.failing = false;
+  return true;
 }
 
 static void *flusher_main(void *arg)
@@ -118,13 +198,16 @@ static void *flusher_main(void *arg)
   return NULL;
 }
 
-int flusher_start(struct usage_set *set, unsigned interval_s,
-                  unsigned retry_max_ms, unsigned timeout_s, const char *group,
-                  char *err, size_t err_size)
+int flusher_start(struct usage_set *set, struct tusage *tusage,
+                  unsigned interval_s, unsigned retry_max_ms,
+                  unsigned timeout_s, const char *group, char *err,
+                  size_t err_size)
 {
   int rc;
 
   fl.set = set;
+  fl.tusage = tusage;
+  fl.rows_chunk = FLUSHER_ROWS_FIRST;
   fl.interval_ms = interval_s * 1000U;
   fl.retry_max_ms =
       retry_max_ms < fl.interval_ms ? retry_max_ms : fl.interval_ms;
@@ -156,8 +239,10 @@ int flusher_start(struct usage_set *set, unsigned interval_s,
   return 0;
 }
 
-size_t flusher_stop(void)
+size_t flusher_stop(size_t *rows_lost)
 {
+  if (rows_lost != NULL)
+    *rows_lost = 0;
   if (!fl.started)
     return 0;
   pthread_mutex_lock(&fl.lock);
@@ -169,6 +254,8 @@ size_t flusher_stop(void)
   fl.conn = NULL;
   pthread_cond_destroy(&fl.wake);
   fl.started = false;
+  if (rows_lost != NULL)
+    *rows_lost = fl.rows_lost;
   return fl.lost;
 }
 
@@ -177,6 +264,7 @@ void flusher_get_stats(struct flusher_stats *out)
   out->flushes = atomic_load(&fl.flushes);
   out->failures = atomic_load(&fl.failures);
   out->noted = atomic_load(&fl.noted);
+  out->rows = atomic_load(&fl.rows);
 }
 
 void flusher_metrics(struct metrics_text *t)
@@ -192,6 +280,8 @@ void flusher_metrics(struct metrics_text *t)
                   fs.failures);
   metrics_counter(t, "tenant_authd_usage_noted_total",
                   "Token uses written by note_tenant_token_use.", fs.noted);
+  metrics_counter(t, "tenant_authd_tenant_usage_rows_total",
+                  "Tenant usage rows written by add_tenant_usage.", fs.rows);
   metrics_gauge(t, "tenant_authd_usage_chunk",
                 "Hashes the usage flusher sends per call now; it shrinks "
                 "when a call runs past a quarter of --usage-timeout.",

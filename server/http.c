@@ -94,6 +94,9 @@ enum MHD_Result http_reply(struct MHD_Connection *conn,
   for (size_t i = 0; ok && i < n_headers; i++)
     ok = MHD_add_response_header(resp, headers[i].name, headers[i].value) ==
          MHD_YES;
+  for (size_t i = 0; ok && i < req->n_extra; i++)
+    ok = MHD_add_response_header(resp, req->extra[i].name,
+                                 req->extra[i].value) == MHD_YES;
   if (ok && atomic_load(&http_stopping))
     ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") ==
          MHD_YES;
@@ -106,6 +109,19 @@ enum MHD_Result http_reply(struct MHD_Connection *conn,
   if (ret == MHD_YES)
     req->status = status;
   return ret;
+}
+
+bool http_add_header(struct http_request *req, const char *name,
+                     const char *value)
+{
+  struct http_extra *x;
+
+  if (req->n_extra >= HTTP_EXTRA_MAX)
+    return false;
+  x = &req->extra[req->n_extra++];
+  x->name = name;
+  snprintf(x->value, sizeof x->value, "%s", value);
+  return true;
 }
 
 enum MHD_Result http_unavailable(struct MHD_Connection *conn,
@@ -507,7 +523,8 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
   log_msg(LOG_WARN, "libmicrohttpd: %s", safe);
 }
 
-int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
+int http_start(const struct cfg *cfg, struct usage_set *usage,
+               struct tusage *tusage, struct rate_table *rates, char *err,
                size_t err_size)
 {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -517,7 +534,7 @@ int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
   if (headroom < HTTP_CONN_HEADROOM_MIN)
     headroom = HTTP_CONN_HEADROOM_MIN;
   http_cfg = cfg;
-  routes_init(usage);
+  routes_init(usage, tusage, rates);
   introspect_route_init(cfg);
   snprintf(http_retry_after_text, sizeof http_retry_after_text, "%u",
            cfg->retry_after);
@@ -525,7 +542,7 @@ int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
                          cfg->client_ip_header, cfg->ipv6_prefix, err,
                          err_size) != 0)
     return -1;
-  if (guard_start(cfg, usage, err, err_size) != 0)
+  if (guard_start(cfg, usage, tusage, rates, err, err_size) != 0)
     return -1;
   if (cfg->addr.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;

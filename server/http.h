@@ -6,13 +6,20 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "tusage.h"
 #include "usage.h"
 
+struct rate_table; /* ratelimit.h */
+
 /* Starts listening; protected routes verify through the pool (pool.h),
- * which must be started. Each token that verifies goes into usage (NULL:
- * none is recorded). cfg and usage must live until http_stop returns. 0 on
- * success. */
-int http_start(const struct cfg *cfg, struct usage_set *usage, char *err,
+ * which must be started. Each token that verifies goes into usage, and
+ * each answer of a protected route (2xx, or 429 rate_limited) into its
+ * tenant's row of tusage (NULL: none is recorded). A valid token is
+ * admitted by its rate limits, counted in rates (ratelimit.h; NULL: none
+ * is enforced). cfg, usage, tusage and rates must live until http_stop
+ * returns. 0 on success. */
+int http_start(const struct cfg *cfg, struct usage_set *usage,
+               struct tusage *tusage, struct rate_table *rates, char *err,
                size_t err_size);
 
 /* Stops accepting and gives in-flight requests up to cfg->shutdown_timeout

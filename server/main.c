@@ -1,4 +1,7 @@
-/* main.c: tenant-authd's entry point: flags, signals, start and stop.
+/* main.c: tenant-authd's entry point: flags, signals, start and stop, in
+ * order: database, pool, usage flusher, rate limits and their sync, HTTP;
+ * on SIGTERM HTTP drains, the pool answers what is parked, HTTP stops, the
+ * flusher and the sync write what is left.
  * SIGTERM and SIGINT are blocked in every thread and taken by sigwait here,
  * so no handler runs inside a worker. Before anything holds a token the
  * process is made non-dumpable and its core size limit set to 0, so no
@@ -16,7 +19,10 @@
 #include "http.h"
 #include "log.h"
 #include "pool.h"
+#include "ratelimit.h"
+#include "ratesync.h"
 #include "token.h"
+#include "tusage.h"
 #include "usage.h"
 
 /* No core file, and no ptrace or /proc/PID/mem by unprivileged processes;
@@ -36,7 +42,9 @@ int main(int argc, char **argv)
   struct db_settings dbs;
   struct pool_settings ps;
   struct usage_set *usage = NULL;
-  size_t unwritten;
+  struct tusage *tusage = NULL;
+  struct rate_table *rates = NULL;
+  size_t unwritten, rows_unwritten;
   char err[256];
   sigset_t stop_signals;
   unsigned left;
@@ -99,21 +107,43 @@ int main(int argc, char **argv)
     return 1;
   }
   if (cfg.usage_interval > 0) {
+    /* Token use and tenant usage: both bounded by --usage-max. */
     usage = usage_new(cfg.usage_max, err, sizeof err);
-    if (usage == NULL ||
-        flusher_start(usage, cfg.usage_interval, cfg.db_retry_max,
+    if (usage != NULL)
+      tusage = tusage_new(cfg.usage_max, err, sizeof err);
+    if (usage == NULL || tusage == NULL ||
+        flusher_start(usage, tusage, cfg.usage_interval, cfg.db_retry_max,
                       cfg.usage_timeout, cfg.usage_db_group, err,
                       sizeof err) != 0) {
       log_msg(LOG_ERROR, "cannot start: %s", err);
+      tusage_free(tusage);
       usage_free(usage);
       pool_stop();
       db_shutdown();
       return 1;
     }
   }
-  if (http_start(&cfg, usage, err, sizeof err) != 0) {
+  /* The rate limits, shared every --limit-sync ms on a connection of the
+   * usage connections' group. */
+  rates = rate_new(cfg.limit_table, err, sizeof err);
+  if (rates == NULL || ratesync_start(rates, cfg.limit_sync, cfg.db_retry_max,
+                                      cfg.db_read_timeout, cfg.usage_db_group,
+                                      err, sizeof err) != 0) {
     log_msg(LOG_ERROR, "cannot start: %s", err);
-    (void)flusher_stop();
+    (void)flusher_stop(NULL);
+    rate_free(rates);
+    tusage_free(tusage);
+    usage_free(usage);
+    pool_stop();
+    db_shutdown();
+    return 1;
+  }
+  if (http_start(&cfg, usage, tusage, rates, err, sizeof err) != 0) {
+    log_msg(LOG_ERROR, "cannot start: %s", err);
+    ratesync_stop();
+    (void)flusher_stop(NULL);
+    rate_free(rates);
+    tusage_free(tusage);
     usage_free(usage);
     pool_stop();
     db_shutdown();
@@ -136,12 +166,20 @@ int main(int argc, char **argv)
   pool_stop(); /* answers every request still parked */
   http_stop();
   /* After the last request: the flusher writes what they used, once more. */
-  unwritten = flusher_stop();
+  unwritten = flusher_stop(&rows_unwritten);
+  ratesync_stop(); /* one last sync: what this instance admitted */
+  rate_free(rates);
+  tusage_free(tusage);
   usage_free(usage);
   db_shutdown();
   if (unwritten > 0)
     log_msg(LOG_WARN, "stopped without recording the use of %zu tokens",
             unwritten);
+  if (rows_unwritten > 0)
+    log_msg(LOG_WARN,
+            "stopped without recording %zu rows of tenant usage (tenant "
+            "and minute)",
+            rows_unwritten);
   if (left > 0)
     log_msg(LOG_WARN, "stopped with %u requests unfinished after %u s", left,
             cfg.shutdown_timeout);

@@ -430,7 +430,7 @@ int pool_start(const struct pool_settings *s, char *err, size_t err_size)
     struct db_conn *c = db_conn_open(s->groups[e], db_err, sizeof db_err);
 
     if (c != NULL)
-      endpoints_note(e, db_ping(c, db_err, sizeof db_err), db_err);
+      endpoints_note(e, db_probe(c, db_err, sizeof db_err), db_err);
     db_conn_close(c);
     /* The probe's failure must not keep the threads off the endpoint. */
     endpoints_forget_backoff(e);

@@ -23,12 +23,15 @@
 #include "metrics.h"
 #include "pool.h"
 #include "token.h"
+#include "tusage.h"
 #include "usage.h"
 
 #define HTTP_JSON "application/json"
 #define HTTP_PATH_LOG_MAX 256
 #define HTTP_ROUTES_MAX 16  /* rows of http_routes, at most */
 #define HTTP_BODY_KEEP 4096 /* a POST route keeps this much body, at most */
+#define HTTP_EXTRA_MAX 2    /* headers the middleware adds to an answer */
+#define HTTP_EXTRA_VALUE 160
 
 enum http_phase {
   HTTP_NEW,    /* not yet looked at */
@@ -42,6 +45,13 @@ struct http_scan {
   size_t auth_len;
   unsigned auth_count;
   struct client_headers fwd; /* the --client-ip-header values (client.h) */
+};
+
+/* A header the middleware adds to a request's answer (http_add_header):
+ * its name (a constant) and its value, copied. */
+struct http_extra {
+  const char *name;
+  char value[HTTP_EXTRA_VALUE];
 };
 
 struct http_request {
@@ -67,10 +77,18 @@ struct http_request {
                                          counts */
   uint64_t reserved_ms; /* limiter time of the failure this request holds
                            in reserve (guard_reserve); 0: none */
+  /* Headers every answer to this request carries besides its own, added
+   * by the middleware once it admitted the request (guard.c: RateLimit and
+   * RateLimit-Policy) and appended by http_reply: a route's handler does
+   * not know them. */
+  struct http_extra extra[HTTP_EXTRA_MAX];
+  size_t n_extra;
   char client_text[CLIENT_ADDR_TEXT_MAX]; /* "" unless --access-log */
   char method[32];                        /* escaped; only with --access-log */
   char path[HTTP_PATH_LOG_MAX];           /* escaped; only with --access-log */
 };
+
+struct rate_table; /* ratelimit.h */
 
 struct http_header {
   const char *name;
@@ -98,16 +116,24 @@ struct http_route {
 
 /* routes.c: the table, ending in its 404 entry. */
 extern const struct http_route http_routes[];
-/* routes.c: the usage set /metrics reports (NULL: none). */
-void routes_init(struct usage_set *usage);
+/* routes.c: the usage set, tenant usage and rate limits /metrics reports
+ * (NULL: none). */
+void routes_init(struct usage_set *usage, struct tusage *tusage,
+                 struct rate_table *rates);
 
 /* http.c: the reply helpers. http_reply queues a response: status,
- * optional body with its type, extra headers; every response says
- * Cache-Control: no-store, and while stopping Connection: close. */
+ * optional body with its type, extra headers, then the request's own
+ * (http_add_header); every response says Cache-Control: no-store, and
+ * while stopping Connection: close. */
 enum MHD_Result http_reply(struct MHD_Connection *conn,
                            struct http_request *req, unsigned status,
                            const char *type, const char *body,
                            const struct http_header *headers, size_t n_headers);
+/* Adds a header to every answer to req from now on (at most
+ * HTTP_EXTRA_MAX; value cut to HTTP_EXTRA_VALUE - 1 bytes): name must be
+ * a constant; false when there is no room. */
+bool http_add_header(struct http_request *req, const char *name,
+                     const char *value);
 /* 503 with Retry-After: --retry-after. */
 enum MHD_Result http_unavailable(struct MHD_Connection *conn,
                                  struct http_request *req, const char *body);
@@ -141,8 +167,10 @@ void http_metrics_in_flight(struct metrics_text *t);
 void http_metrics_client_resets(struct metrics_text *t);
 
 /* guard.c: the middleware of protected routes. guard_start makes the
- * failure limiter (none with --auth-fail-limit 0); usage may be NULL. */
-int guard_start(const struct cfg *cfg, struct usage_set *usage, char *err,
+ * failure limiter (none with --auth-fail-limit 0); usage, tusage and rates
+ * (the rate limits' table: NULL, none enforced) may be NULL. */
+int guard_start(const struct cfg *cfg, struct usage_set *usage,
+                struct tusage *tusage, struct rate_table *rates, char *err,
                 size_t err_size);
 void guard_stop(void);
 /* The limiter's decision, the only one, made before a route reads its
@@ -172,6 +200,8 @@ enum MHD_Result guard_resume(struct MHD_Connection *conn,
 void guard_note_use(const uint8_t *hash);
 void guard_metrics(struct metrics_text *t);
 void guard_metrics_limiter(struct metrics_text *t);
+/* tenant_authd_rate_limited_total. */
+void guard_metrics_rates(struct metrics_text *t);
 
 /* revoke.c: POST /revoke. */
 enum MHD_Result revoke_start(struct MHD_Connection *conn,

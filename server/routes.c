@@ -5,6 +5,7 @@
  * /api/v1/auth-test) go through guard.c and answer once authenticated;
  * POST /revoke is revoke.c's. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -13,30 +14,46 @@
 #include "db.h"
 #include "endpoints.h"
 #include "flusher.h"
+#include "ratesync.h"
 #include "route.h"
 
 /* /readyz answers from the last database call when it is this recent. */
 #define ROUTES_READY_FRESH_US 1000000
 
-static struct usage_set *routes_usage; /* NULL: --usage-interval 0 */
+static struct usage_set *routes_usage;  /* NULL: --usage-interval 0 */
+static struct tusage *routes_tusage;    /* likewise */
+static struct rate_table *routes_rates; /* the rate limits' table */
 
-void routes_init(struct usage_set *usage)
+void routes_init(struct usage_set *usage, struct tusage *tusage,
+                 struct rate_table *rates)
 {
   routes_usage = usage;
+  routes_tusage = tusage;
+  routes_rates = rates;
 }
 
+/* The decision itself, for a person or a script to read: the tenant, the
+ * token id, its abilities and its limits (auth_test_body). */
 static enum MHD_Result routes_auth_test_answer(struct MHD_Connection *conn,
                                                struct http_request *req)
 {
-  char body[32 + TOKEN_UUID_LEN];
+  char body[ABILITY_SET_MAX * 2 + 512];
 
-  snprintf(body, sizeof body, "{\"tenant_id\":\"%s\"}", req->tenant_id);
+  /* A set that does not fit (it cannot: each pattern grows by at most 3
+   * bytes) goes as null rather than as no answer. */
+  if (auth_test_body(body, sizeof body, &req->item.verdict, req->abilities) <
+          0 &&
+      auth_test_body(body, sizeof body, &req->item.verdict, NULL) < 0)
+    return MHD_NO;
   return http_reply(conn, req, MHD_HTTP_OK, HTTP_JSON, body, NULL, 0);
 }
 
 static enum MHD_Result routes_auth_test(struct MHD_Connection *conn,
                                         struct http_request *req)
 {
+  /* For the abilities; without the memory, the answer says null. */
+  req->abilities = malloc(ABILITY_SET_MAX + 1);
+  req->item.abilities = req->abilities;
   return guard_start_request(conn, req, routes_auth_test_answer);
 }
 
@@ -47,16 +64,21 @@ static enum MHD_Result routes_auth_test_resumed(struct MHD_Connection *conn,
 }
 
 /* For nginx auth_request, Caddy forward_auth and Traefik ForwardAuth: 204
- * plus the tenant id. Envoy's ext_authz HTTP service asks with the
- * client's path after /auth, and lets the request through on 200 only
- * (any other status is a denial): under /auth/, 200. */
+ * plus the tenant id and the token id, for the gateway to pass on. Envoy's
+ * ext_authz HTTP service asks with the client's path after /auth, and lets
+ * the request through on 200 only (any other status is a denial): under
+ * /auth/, 200. */
 static enum MHD_Result routes_auth_answer(struct MHD_Connection *conn,
                                           struct http_request *req)
 {
-  const struct http_header h[] = {{"X-Tenant-Id", req->tenant_id}};
+  char token_id[24];
+  const struct http_header h[] = {{"X-Tenant-Id", req->tenant_id},
+                                  {"X-Token-Id", token_id}};
 
+  snprintf(token_id, sizeof token_id, "%llu",
+           (unsigned long long)req->item.verdict.token_id);
   return http_reply(conn, req, req->subpath ? MHD_HTTP_OK : MHD_HTTP_NO_CONTENT,
-                    NULL, NULL, h, 1);
+                    NULL, NULL, h, 2);
 }
 
 /* The ability parameters of a query string: how many, and the first
@@ -172,10 +194,15 @@ static enum MHD_Result routes_metrics(struct MHD_Connection *conn,
   http_metrics_in_flight(&t);
   http_metrics_client_resets(&t);
   guard_metrics_limiter(&t);
+  guard_metrics_rates(&t);
+  rate_metrics(&t, routes_rates);
+  ratesync_metrics(&t);
   if (routes_usage != NULL) {
     usage_metrics(&t, routes_usage);
     flusher_metrics(&t);
   }
+  if (routes_tusage != NULL)
+    tusage_metrics(&t, routes_tusage);
   conns_metrics(&t);
   if (t.failed || t.data == NULL) {
     metrics_text_free(&t);

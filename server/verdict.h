@@ -7,7 +7,10 @@
  * verdict_state_names, and nothing translates it after. The last three
  * states are the pool's own, when no database answered. A "grant" is the
  * ability decision (ability.h) made on the token's abilities for the
- * ability the request asked for. Plain C: no MariaDB or libmicrohttpd
+ * ability the request asked for. A "limit" is a rate limit the database
+ * holds for the token or for its tenant (tenant_tokens and tenants
+ * rate_requests, rate_seconds, from authorize_tenant_token_hashes):
+ * requests per seconds, or none. Plain C: no MariaDB or libmicrohttpd
  * types. */
 #ifndef TENANT_AUTHD_VERDICT_H
 #define TENANT_AUTHD_VERDICT_H
@@ -40,6 +43,13 @@ bool verdict_state_parse(const char *name, unsigned long len,
 
 #define VERDICT_NEVER INT64_MAX /* expires_at of a token that never expires */
 
+/* A rate limit: requests per seconds; requests == 0 is no limit (then
+ * seconds is 0 too). The schema bounds both: 1 to 1000000000 requests, 1
+ * to 86400 seconds. */
+struct verdict_limit {
+  uint32_t requests, seconds;
+};
+
 struct verdict {
   enum verdict_state state;
   bool granted; /* VERDICT_VALID: it holds the ability asked for, or none was
@@ -49,6 +59,8 @@ struct verdict {
   uint64_t token_id;  /* tenant_tokens.id */
   int64_t issued_at;  /* UNIX seconds */
   int64_t expires_at; /* UNIX seconds, VERDICT_NEVER when it never expires */
+  struct verdict_limit token_limit;  /* tenant_tokens.rate_* */
+  struct verdict_limit tenant_limit; /* tenants.rate_* */
 };
 
 #endif

@@ -96,12 +96,13 @@ sub check {
       next;
     }
     next unless $kind eq 'valid';
-    my $want = "{\"tenant_id\":\"$t->{valid}[$i][1]\"}";
+    # The body begins with the tenant (the rest: docs/http-api.md).
+    my $want = "{\"tenant_id\":\"$t->{valid}[$i][1]\",";
     my $body = '';
     if (open my $fh, '<', "$dir/$n") { local $/; $body = <$fh> // ''; }
     (my $shown = $body) =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
-    $bad->("request $n (tenant $i): body '$shown', expected '$want'")
-      if $body ne $want;
+    $bad->("request $n (tenant $i): body '$shown', expected '$want...'")
+      if index($body, $want) != 0;
   }
   for my $n ($first .. $first + $count - 1) {
     $bad->("request $n: curl printed nothing for it") unless $seen{$n};

@@ -2,9 +2,9 @@
 # tests/gateway/backend.pl PORT-FILE: the backend behind the gateways under
 # test. Listens on a free port of 127.0.0.1 (written to PORT-FILE), answers
 # every request 200 with a body that lists, one line each and in order, the
-# request line and every X-Tenant-Id, X-Forwarded-For and X-Real-IP header
-# it received, and the OIDC_CLAIM_* headers Apache's mod_auth_openidc
-# adds, so a test sees duplicates. One connection at a time, closed
+# request line and every X-Tenant-Id, X-Token-Id, X-Forwarded-For and
+# X-Real-IP header it received, and the OIDC_CLAIM_* headers Apache's
+# mod_auth_openidc adds, so a test sees duplicates. One connection at a time, closed
 # after each answer.
 use strict;
 use warnings;
@@ -30,7 +30,7 @@ while (my $c = $srv->accept) {
     $line =~ s/\r?\n$//;
     last if $line eq '';
     push @seen, $line
-      if $line =~ /^(x-tenant-id|x-forwarded-for|x-real-ip|oidc_claim_\w+):/i;
+      if $line =~ /^(x-tenant-id|x-token-id|x-forwarded-for|x-real-ip|oidc_claim_\w+):/i;
   }
   my $body = join("\n", @seen) . "\n";
   print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "

@@ -3,8 +3,11 @@
 # instances, HTTP, metrics): the private mariadbd with tenant_auth installed,
 # the verifier account every instance logs in as, sql and the challenges.
 # Source it after setting VAR (the var dir) and DB (the database name);
-# instances start with --threads 2 --db-connections 4 and the test option
-# file $VAR/authd.cnf.
+# instances start with --threads 2 --db-connections 4 --limit-sync 0 and
+# the test option file $VAR/authd.cnf. No rate limit sync: its calls with
+# nothing to add start no transaction, so com_stmt_execute would count them
+# as verifications (tests/limits/run, which tests the sync, starts its
+# instances with --limit-sync).
 #
 # Environment (and that of tests/lib/harness.sh):
 #   TA_PLUGIN_DIR           directory holding tenant_auth.so (default build)
@@ -38,7 +41,8 @@ http_setup() {
   trap http_cleanup EXIT
   ta_db_start "$VAR" "$PLUGIN_DIR"
   VAR_ABS=$(cd "$VAR" && pwd)
-  AUTHD_FLAGS=(--threads 2 --db-connections 4 --defaults-file "$VAR_ABS/authd.cnf")
+  AUTHD_FLAGS=(--threads 2 --db-connections 4 --limit-sync 0
+               --defaults-file "$VAR_ABS/authd.cnf")
   ta_install_extension "$VAR" "$DB" "$SQL_DIR" || ta_die "install.sql failed"
   # The verifier account, reached by socket: its path survives a database
   # restart, the port does not.
@@ -48,8 +52,8 @@ http_setup() {
 
 # Verifications that reached the database: prepared statements executed,
 # less those that start a transaction of their own (Com_begin): the usage
-# flusher's note_tenant_token_use and POST /revoke's
-# revoke_leaked_tenant_token do, verify_tenant_token_hashes never does.
+# flusher's note_tenant_token_use and add_tenant_usage and POST /revoke's
+# revoke_leaked_tenant_token do, authorize_tenant_token_hashes never does.
 com_stmt_execute() {
   sql "SELECT SUM(IF(VARIABLE_NAME = 'COM_STMT_EXECUTE', 1, -1) * VARIABLE_VALUE)
          FROM information_schema.GLOBAL_STATUS

@@ -167,8 +167,91 @@ static void check_abilities(void)
                "scope=\"metrics:write\"") == 0);
 }
 
+/* GET /api/v1/auth-test's body, by hand from http-api.md: the tenant, the
+ * token id, the abilities re-rendered from the stored set (null for a set
+ * that grants nothing, or none), each limit or null; -1 when it does not
+ * fit, never a cut body. */
+static void check_auth_test_body(void)
+{
+  static const char tenant[] = "0b6e7c51-4a0e-4a39-9a4e-0cc1e3b3b0f1";
+  struct verdict v = {.state = VERDICT_VALID, .token_id = 42};
+  char out[512];
+  long n;
+
+  memcpy(v.tenant_id, tenant, sizeof tenant);
+  n = auth_test_body(out, sizeof out, &v, "[\"*\"]");
+  CHECKF(n > 0 &&
+             strcmp(out, "{\"tenant_id\":\"0b6e7c51-4a0e-4a39-9a4e-"
+                         "0cc1e3b3b0f1\",\"token_id\":42,\"abilities\":"
+                         "[\"*\"],\"limits\":{\"token\":null,"
+                         "\"tenant\":null}}") == 0 &&
+             (size_t)n == strlen(out),
+         "got %s", out);
+  v.token_limit = (struct verdict_limit){5, 1};
+  v.tenant_limit = (struct verdict_limit){1000000000, 86400};
+  n = auth_test_body(out, sizeof out, &v,
+                     " [ \"metrics:write\" , \"reports:*\" ] ");
+  CHECKF(n > 0 && strstr(out, "\"abilities\":[\"metrics:write\","
+                              "\"reports:*\"],\"limits\":{\"token\":{"
+                              "\"requests\":5,\"seconds\":1},\"tenant\":{"
+                              "\"requests\":1000000000,\"seconds\":86400}}}") !=
+                      NULL,
+         "got %s", out);
+  n = auth_test_body(out, sizeof out, &v, "[]");
+  CHECKF(n > 0 && strstr(out, "\"abilities\":[],") != NULL, "got %s", out);
+  /* Unreadable sets, and none: null, never the stored text. */
+  static const char *const bad[] = {
+      "",    "[",         "[\"a\" \"b\"]", "[\"a\\\"\"]", "[\"\"]",
+      "[1]", "[\"a b\"]", "[\"\x01\"]",    "{\"a\":1}",   "[\"</script>\"]x"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    n = auth_test_body(out, sizeof out, &v, bad[i]);
+    CHECKF(n > 0 && strstr(out, "\"abilities\":null,") != NULL, "%s gave %s",
+           bad[i], out);
+  }
+  n = auth_test_body(out, sizeof out, &v, NULL);
+  CHECKF(n > 0 && strstr(out, "\"abilities\":null,") != NULL, "got %s", out);
+  /* Too small by one byte: -1, at every size below. */
+  n = auth_test_body(out, sizeof out, &v, "[\"*\"]");
+  REQUIRE(n > 0);
+  for (size_t size = 0; size <= (size_t)n; size++)
+    CHECKF(auth_test_body(out, size, &v, "[\"*\"]") == -1, "size %zu", size);
+  CHECK(auth_test_body(out, (size_t)n + 1, &v, "[\"*\"]") == n);
+}
+
+/* RateLimit-Policy and RateLimit as draft-ietf-httpapi-ratelimit-headers-10
+ * writes them (its section 3 and 4 examples: "default";q=100;w=10 and
+ * "default";r=50;t=30): every policy in the first, the most restrictive in
+ * the second. */
+static void check_rate_fields(void)
+{
+  struct auth_rate r[2] = {{"token", 100, 60, 42, 17},
+                           {"tenant", 1000000000, 86400, 999999999, 86400}};
+  char policy[AUTH_RATE_FIELD], limit[AUTH_RATE_FIELD];
+
+  CHECK(auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r, 2));
+  CHECKF(strcmp(policy, "\"token\";q=100;w=60, \"tenant\";q=1000000000;"
+                        "w=86400") == 0,
+         "policy %s", policy);
+  CHECKF(strcmp(limit, "\"token\";r=42;t=17") == 0, "limit %s", limit);
+  r[1].remaining = 3;
+  CHECK(auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r, 2));
+  CHECKF(strcmp(limit, "\"tenant\";r=3;t=86400") == 0, "limit %s", limit);
+  /* Equal remaining: the later reset is the more restrictive. */
+  r[0].remaining = 0, r[1].remaining = 0, r[0].reset_s = 5, r[1].reset_s = 1;
+  CHECK(auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r, 2));
+  CHECKF(strcmp(limit, "\"token\";r=0;t=5") == 0, "limit %s", limit);
+  CHECK(auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r + 1, 1));
+  CHECK(strcmp(policy, "\"tenant\";q=1000000000;w=86400") == 0 &&
+        strcmp(limit, "\"tenant\";r=0;t=1") == 0);
+  CHECK(!auth_rate_fields(policy, sizeof policy, limit, sizeof limit, r, 0));
+  CHECK(!auth_rate_fields(policy, 20, limit, sizeof limit, r, 2));
+  CHECK(!auth_rate_fields(policy, sizeof policy, limit, 10, r, 2));
+}
+
 int main(void)
 {
+  check_rate_fields();
+  check_auth_test_body();
   check_abilities();
   check_without_database();
   check_verdicts();

@@ -60,9 +60,15 @@ enum db_result db_ping(struct db_conn *c, char *err, size_t err_size)
   return DB_OK;
 }
 
+enum db_result db_probe(struct db_conn *c, char *err, size_t err_size)
+{
+  return db_ping(c, err, err_size);
+}
+
 /* By the hash's first byte: 'u' unknown, 'r' revoked, 's' valid with the
  * abilities ["metrics:*"], anything else valid with ["*"]; the tenant id
- * is made of that byte, the token id is it too. */
+ * is made of that byte, the token id is it too; the token's limit is that
+ * many requests per 60 s, its tenant's that many per 3600 s. */
 enum db_result db_verify_hashes(struct db_conn *c, const unsigned char *hashes,
                                 size_t n, struct db_token *out, char *err,
                                 size_t err_size)
@@ -96,6 +102,8 @@ enum db_result db_verify_hashes(struct db_conn *c, const unsigned char *hashes,
     out[i].verdict.token_id = b;
     out[i].verdict.issued_at = 1700000000;
     out[i].verdict.expires_at = VERDICT_NEVER;
+    out[i].verdict.token_limit = (struct verdict_limit){b, 60};
+    out[i].verdict.tenant_limit = (struct verdict_limit){b, 3600};
     out[i].verdict.granted = true; /* not the database's to say */
     out[i].abilities_len = strlen(set);
     memcpy(out[i].abilities, set, out[i].abilities_len);
@@ -232,6 +240,10 @@ static void test_one(void)
   CHECK(a.item.verdict.token_id == 'a');
   CHECK(a.item.verdict.issued_at == 1700000000);
   CHECK(a.item.verdict.expires_at == VERDICT_NEVER);
+  CHECK(a.item.verdict.token_limit.requests == 'a' &&
+        a.item.verdict.token_limit.seconds == 60);
+  CHECK(a.item.verdict.tenant_limit.requests == 'a' &&
+        a.item.verdict.tenant_limit.seconds == 3600);
   test_item_init(&r, 'r');
   CHECK(pool_submit(&r.item) == POOL_QUEUED);
   wait_done(&r);
