@@ -53,6 +53,11 @@ struct rate_pending {
 struct rate_table {
   struct rate_entry *slots; /* sets * RATE_WAYS */
   size_t sets;
+  /* One byte per set, under its shard's lock: 1 when an entry of the set
+   * may have something to collect. rate_collect visits those sets only,
+   * so that a second's sync reads a few bytes per set instead of every
+   * slot (which kept the whole table resident). */
+  uint8_t *dirty;
   uint64_t key[2];
   atomic_size_t entries;
   atomic_uint_fast64_t evictions, dropped;
@@ -129,9 +134,10 @@ struct rate_table *rate_new(size_t entries, char *err, size_t err_size)
   atomic_init(&t->peers, 1);
   atomic_init(&t->synced, false);
   t->slots = calloc(t->sets * RATE_WAYS, sizeof *t->slots);
+  t->dirty = calloc(t->sets, 1);
   t->pending.cap = t->sets * RATE_WAYS / RATE_PENDING_SHARE + RATE_WAYS;
   t->pending.rows = calloc(t->pending.cap, sizeof *t->pending.rows);
-  if (t->slots == NULL || t->pending.rows == NULL) {
+  if (t->slots == NULL || t->dirty == NULL || t->pending.rows == NULL) {
     snprintf(err, err_size,
              "rate limits: cannot allocate %zu slots of %d bytes and their "
              "pending list",
@@ -172,7 +178,16 @@ void rate_free(struct rate_table *t)
   pthread_mutex_destroy(&t->pending.lock);
   free(t->pending.rows);
   free(t->slots);
+  free(t->dirty);
   free(t);
+}
+
+/* Under e's shard lock: marks e's set for rate_collect when e holds
+ * something to send. */
+static void rate_mark(struct rate_table *t, const struct rate_entry *e)
+{
+  if (e->wanted || e->pend_cur > 0 || e->pend_prev > 0)
+    t->dirty[(size_t)(e - t->slots) / RATE_WAYS] = 1;
 }
 
 uint64_t rate_clock_local_ms(void)
@@ -508,6 +523,7 @@ bool rate_take(struct rate_table *t, enum rate_scope scope, const char *id,
     wait = rate_wait_ms(e, cur_plus, e_ms, w);
     out->retry_after_s = wait < 1000 ? 1 : (uint32_t)((wait + 999) / 1000);
   }
+  rate_mark(t, e);
   rate_unlock(&p);
   return admit;
 }
@@ -612,6 +628,11 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
     pthread_mutex_t *lock = &t->locks[set % RATE_SHARDS];
 
     pthread_mutex_lock(lock);
+    if (!t->dirty[set]) {
+      pthread_mutex_unlock(lock);
+      continue;
+    }
+    t->dirty[set] = 0;
     for (size_t i = 0; i < RATE_WAYS && !full; i++) {
       struct rate_entry *e = &t->slots[set * RATE_WAYS + i];
       size_t need = (e->pend_prev > 0) + (e->pend_cur > 0 || e->wanted);
@@ -624,6 +645,7 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
 
         if (p == NULL) {
           full = true; /* the rest waits for the next collect */
+          t->dirty[set] = 1;
           break;
         }
         rows = p;
@@ -702,6 +724,7 @@ void rate_put_back(struct rate_table *t, const struct rate_count *rows,
         e->pend_prev = rate_sat32((uint64_t)e->pend_prev + c->admitted);
         kept = true;
       }
+      rate_mark(t, e);
     }
     rate_unlock(&p);
     if (!kept)
