@@ -1,8 +1,9 @@
 /* backoff.h: the one doubling backoff of tenant-authd. A "backoff" is the
  * wait before the next attempt after a failure: min_ms after the first,
  * then twice the previous wait, never more than max_ms. db.c (reconnects),
- * endpoints.c (an endpoint marked down) and flusher.c (a failed flush) keep
- * their last wait and ask for the next one here. */
+ * endpoints.c (an endpoint marked down) and ticker.c (a failed round of
+ * the flusher or the rate sync) keep their last wait and ask for the next
+ * one here. */
 #ifndef TENANT_AUTHD_BACKOFF_H
 #define TENANT_AUTHD_BACKOFF_H
 

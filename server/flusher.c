@@ -1,9 +1,8 @@
 /* flusher.c: the usage flusher thread; see flusher.h. Terms: the "round" is
- * one take-and-write; "next" is the monotonic time of the next round, which
- * the thread waits for on a condition variable that flusher_stop signals. */
+ * one take-and-write, run by a ticker (ticker.h) every interval, after a
+ * backoff when it failed, and once more on the way out. */
 #include "flusher.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,33 +10,28 @@
 #include <string.h>
 #include <time.h>
 
-#include "backoff.h"
 #include "clock.h"
 #include "db.h"
 #include "log.h"
+#include "ticker.h"
 
 #define FLUSHER_BACKOFF_MIN_MS 250
 
 static struct {
   struct usage_set *set;
-  struct tusage *tusage; /* NULL: no tenant usage */
-  struct db_conn *conn;  /* the flusher's own connection */
-  unsigned interval_ms;
-  unsigned retry_max_ms;
+  struct tusage *tusage;   /* NULL: no tenant usage */
+  struct db_conn *conn;    /* the flusher's own connection */
   uint64_t target_ms;      /* a call should take at most this: timeout / 4 */
   size_t chunk;            /* hashes the next call takes (usage_chunk_next) */
   atomic_size_t chunk_now; /* chunk, for /metrics */
   size_t rows_chunk;       /* tenant usage rows the next call takes */
-  pthread_t thread;
+  struct ticker ticker;
   bool started;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
-  bool stopping;    /* under lock */
   size_t lost;      /* hashes the last round could not write */
   size_t rows_lost; /* tenant usage rows the last round could not write */
   bool failing;     /* the last round failed: logged once per change */
   atomic_uint_fast64_t flushes, failures, noted, rows;
-} fl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} fl;
 
 /* Writes n hashes in one call, timed: the chunk follows what a call that
  * worked took, and shrinks after one that failed after running long (most
@@ -144,14 +138,15 @@ static bool flusher_round_rows(char *err, size_t err_size, size_t *kept)
 }
 
 /* One round: the hashes, then the tenant usage. True when everything
- * taken was written (or nothing was pending). */
-static bool flusher_round(void)
+ * taken was written (or nothing was pending). A ticker round: ctx unused. */
+static bool flusher_round(void *ctx)
 {
   char err[256] = "", rows_err[256] = "";
   size_t kept = 0;
   bool notes = flusher_round_notes(err, sizeof err, &kept);
   bool rows = flusher_round_rows(rows_err, sizeof rows_err, &kept);
 
+  (void)ctx;
   if (!notes || !rows) {
     atomic_fetch_add(&fl.failures, 1);
     if (!fl.failing && !notes)
@@ -172,67 +167,26 @@ static bool flusher_round(void)
   return true;
 }
 
-static void *flusher_main(void *arg)
-{
-  unsigned backoff_ms = 0;
-  struct timespec next = clock_deadline_us(fl.interval_ms * 1000ULL);
-
-  (void)arg;
-  pthread_mutex_lock(&fl.lock);
-  while (!fl.stopping) {
-    if (pthread_cond_timedwait(&fl.wake, &fl.lock, &next) == 0)
-      continue; /* woken: check stopping (or a spurious wake-up) */
-    pthread_mutex_unlock(&fl.lock);
-    if (flusher_round()) {
-      backoff_ms = 0;
-      next = clock_deadline_us(fl.interval_ms * 1000ULL);
-    } else {
-      backoff_ms =
-          backoff_next_ms(backoff_ms, FLUSHER_BACKOFF_MIN_MS, fl.retry_max_ms);
-      next = clock_deadline_us(backoff_ms * 1000ULL);
-    }
-    pthread_mutex_lock(&fl.lock);
-  }
-  pthread_mutex_unlock(&fl.lock);
-  (void)flusher_round(); /* the last one, on the way out */
-  return NULL;
-}
-
 int flusher_start(struct usage_set *set, struct tusage *tusage,
                   unsigned interval_s, unsigned retry_max_ms,
                   unsigned timeout_s, const char *group, char *err,
                   size_t err_size)
 {
-  int rc;
-
   fl.set = set;
   fl.tusage = tusage;
   fl.rows_chunk = FLUSHER_ROWS_FIRST;
-  fl.interval_ms = interval_s * 1000U;
-  fl.retry_max_ms =
-      retry_max_ms < fl.interval_ms ? retry_max_ms : fl.interval_ms;
-  if (fl.retry_max_ms < FLUSHER_BACKOFF_MIN_MS)
-    fl.retry_max_ms = FLUSHER_BACKOFF_MIN_MS;
-  fl.stopping = false;
   fl.target_ms = (uint64_t)timeout_s * 1000 / 4;
   fl.chunk = FLUSHER_CHUNK_FIRST;
   atomic_store(&fl.chunk_now, fl.chunk);
-  if (clock_cond_init(&fl.wake) != 0) {
-    snprintf(err, err_size, "usage flusher: cannot make a condition variable");
-    return -1;
-  }
   fl.conn = db_conn_open(group, err, err_size);
-  if (fl.conn == NULL) {
-    pthread_cond_destroy(&fl.wake);
+  if (fl.conn == NULL)
     return -1;
-  }
   db_conn_set_timeout(fl.conn, timeout_s);
-  rc = pthread_create(&fl.thread, NULL, flusher_main, NULL);
-  if (rc != 0) {
+  if (ticker_start(&fl.ticker, "usage flusher", flusher_round, NULL,
+                   interval_s * 1000U, FLUSHER_BACKOFF_MIN_MS, retry_max_ms,
+                   err, err_size) != 0) {
     db_conn_close(fl.conn);
     fl.conn = NULL;
-    pthread_cond_destroy(&fl.wake);
-    snprintf(err, err_size, "usage flusher: pthread_create: %s", strerror(rc));
     return -1;
   }
   fl.started = true;
@@ -245,14 +199,9 @@ size_t flusher_stop(size_t *rows_lost)
     *rows_lost = 0;
   if (!fl.started)
     return 0;
-  pthread_mutex_lock(&fl.lock);
-  fl.stopping = true;
-  pthread_cond_signal(&fl.wake);
-  pthread_mutex_unlock(&fl.lock);
-  pthread_join(fl.thread, NULL);
+  ticker_stop(&fl.ticker);
   db_conn_close(fl.conn);
   fl.conn = NULL;
-  pthread_cond_destroy(&fl.wake);
   fl.started = false;
   if (rows_lost != NULL)
     *rows_lost = fl.rows_lost;

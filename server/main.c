@@ -114,41 +114,18 @@ int main(int argc, char **argv)
     if (usage == NULL || tusage == NULL ||
         flusher_start(usage, tusage, cfg.usage_interval, cfg.db_retry_max,
                       cfg.usage_timeout, cfg.usage_db_group, err,
-                      sizeof err) != 0) {
-      log_msg(LOG_ERROR, "cannot start: %s", err);
-      tusage_free(tusage);
-      usage_free(usage);
-      pool_stop();
-      db_shutdown();
-      return 1;
-    }
+                      sizeof err) != 0)
+      goto fail;
   }
   /* The rate limits, shared every --limit-sync ms on a connection of the
    * usage connections' group. */
   rates = rate_new(cfg.limit_table, err, sizeof err);
   if (rates == NULL || ratesync_start(rates, cfg.limit_sync, cfg.db_retry_max,
                                       cfg.db_read_timeout, cfg.usage_db_group,
-                                      err, sizeof err) != 0) {
-    log_msg(LOG_ERROR, "cannot start: %s", err);
-    (void)flusher_stop(NULL);
-    rate_free(rates);
-    tusage_free(tusage);
-    usage_free(usage);
-    pool_stop();
-    db_shutdown();
-    return 1;
-  }
-  if (http_start(&cfg, usage, tusage, rates, err, sizeof err) != 0) {
-    log_msg(LOG_ERROR, "cannot start: %s", err);
-    ratesync_stop();
-    (void)flusher_stop(NULL);
-    rate_free(rates);
-    tusage_free(tusage);
-    usage_free(usage);
-    pool_stop();
-    db_shutdown();
-    return 1;
-  }
+                                      err, sizeof err) != 0)
+    goto fail;
+  if (http_start(&cfg, usage, tusage, rates, err, sizeof err) != 0)
+    goto fail;
   log_msg(LOG_INFO,
           "started: version %s, listening on %s, %u threads, %u database "
           "connections, batches of up to %u, option group [%s]%s%s, %u "
@@ -186,4 +163,15 @@ int main(int argc, char **argv)
   else
     log_msg(LOG_INFO, "stopped");
   return 0;
+
+fail: /* after pool_start: undoes what started, each stop a no-op if not */
+  log_msg(LOG_ERROR, "cannot start: %s", err);
+  ratesync_stop();
+  (void)flusher_stop(NULL);
+  rate_free(rates);
+  tusage_free(tusage);
+  usage_free(usage);
+  pool_stop();
+  db_shutdown();
+  return 1;
 }

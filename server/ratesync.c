@@ -1,18 +1,16 @@
-/* ratesync.c: the rate sync thread; see ratesync.h. Terms: "next" is the
- * monotonic time of the next round, which the thread waits for on a
- * condition variable that ratesync_stop signals; a "key run" is the rows
- * of one (scope, key, seconds), next to each other once sorted. */
+/* ratesync.c: the rate sync thread; see ratesync.h. Terms: a "round" is
+ * one sync, run by a ticker (ticker.h) every interval, after a backoff when
+ * it failed, and once more on the way out; a "key run" is the rows of one
+ * (scope, key, seconds), next to each other once sorted. */
 #include "ratesync.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backoff.h"
-#include "clock.h"
 #include "log.h"
+#include "ticker.h"
 #include "token.h"
 
 #define RATESYNC_BACKOFF_MIN_MS 100
@@ -24,15 +22,11 @@ static struct {
   struct rate_table *table;
   struct db_conn *conn; /* the thread's own connection */
   char instance[TOKEN_UUID_LEN + 1];
-  unsigned interval_ms, retry_max_ms;
-  pthread_t thread;
+  struct ticker ticker;
   bool started;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
-  bool stopping; /* under lock */
-  bool failing;  /* the last round failed: logged once per change */
+  bool failing; /* the last round failed: logged once per change */
   atomic_uint_fast64_t rounds[RATESYNC_OUTCOMES];
-} rs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} rs;
 
 char *ratesync_json(const struct rate_count *rows, size_t n, size_t *len)
 {
@@ -154,12 +148,13 @@ static enum db_result ratesync_db(void *ctx, const char *instance,
  * While the table holds no key (no request has met a limit) there is
  * nothing to send and no total to learn: no call, so an instance where no
  * limit is set never writes (nor fails every second on a read-only
- * endpoint). */
-static bool ratesync_counted_round(void)
+ * endpoint). A ticker round: ctx unused. */
+static bool ratesync_counted_round(void *ctx)
 {
   char err[256] = "";
   bool ok;
 
+  (void)ctx;
   if (rate_entries(rs.table) == 0)
     return true;
   ok = ratesync_round(rs.table, rs.instance, ratesync_db, rs.conn, err,
@@ -177,38 +172,10 @@ static bool ratesync_counted_round(void)
   return ok;
 }
 
-static void *ratesync_main(void *arg)
-{
-  unsigned backoff_ms = 0;
-  struct timespec next = clock_deadline_us(rs.interval_ms * 1000ULL);
-
-  (void)arg;
-  pthread_mutex_lock(&rs.lock);
-  while (!rs.stopping) {
-    if (pthread_cond_timedwait(&rs.wake, &rs.lock, &next) == 0)
-      continue; /* woken: check stopping (or a spurious wake-up) */
-    pthread_mutex_unlock(&rs.lock);
-    if (ratesync_counted_round()) {
-      backoff_ms = 0;
-      next = clock_deadline_us(rs.interval_ms * 1000ULL);
-    } else {
-      backoff_ms =
-          backoff_next_ms(backoff_ms, RATESYNC_BACKOFF_MIN_MS, rs.retry_max_ms);
-      next = clock_deadline_us(backoff_ms * 1000ULL);
-    }
-    pthread_mutex_lock(&rs.lock);
-  }
-  pthread_mutex_unlock(&rs.lock);
-  (void)ratesync_counted_round(); /* the last one, on the way out */
-  return NULL;
-}
-
 int ratesync_start(struct rate_table *t, unsigned interval_ms,
                    unsigned retry_max_ms, unsigned timeout_s, const char *group,
                    char *err, size_t err_size)
 {
-  int rc;
-
   if (interval_ms == 0)
     return 0;
   if (t == NULL) {
@@ -221,30 +188,18 @@ int ratesync_start(struct rate_table *t, unsigned interval_ms,
   }
   rs.instance[TOKEN_UUID_LEN] = '\0';
   rs.table = t;
-  rs.interval_ms = interval_ms;
-  rs.retry_max_ms = retry_max_ms < interval_ms ? retry_max_ms : interval_ms;
-  if (rs.retry_max_ms < RATESYNC_BACKOFF_MIN_MS)
-    rs.retry_max_ms = RATESYNC_BACKOFF_MIN_MS;
-  rs.stopping = false;
   rs.failing = false;
-  if (clock_cond_init(&rs.wake) != 0) {
-    snprintf(err, err_size, "rate sync: cannot make a condition variable");
-    return -1;
-  }
   rs.conn = db_conn_open(group, err, err_size);
-  if (rs.conn == NULL) {
-    pthread_cond_destroy(&rs.wake);
+  if (rs.conn == NULL)
     return -1;
-  }
   db_conn_set_timeout(rs.conn, timeout_s);
   rate_set_synced(t, true);
-  rc = pthread_create(&rs.thread, NULL, ratesync_main, NULL);
-  if (rc != 0) {
+  if (ticker_start(&rs.ticker, "rate sync", ratesync_counted_round, NULL,
+                   interval_ms, RATESYNC_BACKOFF_MIN_MS, retry_max_ms, err,
+                   err_size) != 0) {
     rate_set_synced(t, false);
     db_conn_close(rs.conn);
     rs.conn = NULL;
-    pthread_cond_destroy(&rs.wake);
-    snprintf(err, err_size, "rate sync: pthread_create: %s", strerror(rc));
     return -1;
   }
   rs.started = true;
@@ -255,14 +210,9 @@ void ratesync_stop(void)
 {
   if (!rs.started)
     return;
-  pthread_mutex_lock(&rs.lock);
-  rs.stopping = true;
-  pthread_cond_signal(&rs.wake);
-  pthread_mutex_unlock(&rs.lock);
-  pthread_join(rs.thread, NULL);
+  ticker_stop(&rs.ticker);
   db_conn_close(rs.conn);
   rs.conn = NULL;
-  pthread_cond_destroy(&rs.wake);
   rs.started = false;
 }
 

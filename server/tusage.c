@@ -1,53 +1,34 @@
 /* tusage.c: tenant usage per minute, waiting to be written; see tusage.h.
- * Terms as in usage.c: a "table" is a dense array of rows (in the order
- * first added) plus an "index" of slots found by open addressing with
- * linear probing, each slot 0 (empty) or a row number + 1; the bucket is
- * FNV-1a of the tenant's text and the minute. The "live" table takes adds
- * under `lock`; the "spare" is always empty between takes. A take swaps the
- * two under `lock`, then, holding only `take_lock` (which makes takes one
- * at a time), copies the old live table out, empties it and keeps it as
- * the next spare. */
+ * Terms: the table is a swaptable (swaptable.h) of struct tusage_row, one
+ * row per key (tenant, minute), an add "merged" into its row by adding the
+ * counts; the bucket is FNV-1a of the tenant's text and the minute. */
 #include "tusage.h"
 
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Rows put back per hold of the lock, so adds wait for at most this many. */
-#define TUSAGE_PUT_BACK_BATCH 256
-
-struct tusage_table {
-  struct tusage_row *rows; /* capacity of them, count used */
-  uint32_t *index;         /* mask + 1 slots */
-  size_t count;
-};
-
-struct tusage {
-  struct tusage_table tables[2];
-  struct tusage_table *live;  /* guarded by lock */
-  struct tusage_table *spare; /* guarded by take_lock, swapped under lock */
-  size_t capacity;
-  size_t mask;
-  atomic_size_t pending; /* live->count, stored under lock */
-  atomic_uint_fast64_t dropped;
-  pthread_mutex_t lock;
-  pthread_mutex_t take_lock;
-};
+#include "swaptable.h"
 
 _Static_assert(sizeof(struct tusage_row) == 64,
                "tusage.h states 64 bytes per row");
+_Static_assert(TUSAGE_MAX_CAPACITY == SWAPTABLE_MAX_CAPACITY,
+               "tusage.h states the swaptable's limit");
 
-static size_t tusage_bucket(const char *tenant, int64_t minute, size_t mask)
+struct tusage {
+  struct swaptable *table;
+};
+
+static uint64_t tusage_hash(const void *row)
 {
+  const struct tusage_row *r = row;
   uint64_t h = 14695981039346656037ULL;
 
   for (size_t i = 0; i < TOKEN_UUID_LEN; i++)
-    h = (h ^ (unsigned char)tenant[i]) * 1099511628211ULL;
-  h = (h ^ (uint64_t)minute) * 1099511628211ULL;
-  return (size_t)(h ^ (h >> 29)) & mask;
+    h = (h ^ (unsigned char)r->tenant[i]) * 1099511628211ULL;
+  h = (h ^ (uint64_t)r->minute) * 1099511628211ULL;
+  return h ^ (h >> 29);
 }
 
 static int tusage_cmp(const void *a, const void *b)
@@ -59,6 +40,53 @@ static int tusage_cmp(const void *a, const void *b)
     return c;
   return x->minute < y->minute ? -1 : x->minute > y->minute;
 }
+
+/* Adds n to *count up to TUSAGE_COUNT_MAX; returns what did not fit. */
+static uint64_t tusage_saturate(uint64_t *count, uint64_t n)
+{
+  uint64_t room = TUSAGE_COUNT_MAX - *count;
+
+  if (n <= room) {
+    *count += n;
+    return 0;
+  }
+  *count = TUSAGE_COUNT_MAX;
+  return n - room;
+}
+
+/* Adds add's counts to row (made from add's key when fresh), each up to
+ * TUSAGE_COUNT_MAX; returns what did not fit. */
+static uint64_t tusage_merge(void *row, const void *add, bool fresh)
+{
+  struct tusage_row *r = row;
+  const struct tusage_row *a = add;
+
+  if (fresh) {
+    memcpy(r->tenant, a->tenant, TOKEN_UUID_LEN);
+    r->tenant[TOKEN_UUID_LEN] = '\0';
+    r->minute = a->minute;
+    r->requests = r->limited = 0;
+  }
+  return tusage_saturate(&r->requests, a->requests) +
+         tusage_saturate(&r->limited, a->limited);
+}
+
+/* A row that finds the table full drops all its answers. */
+static uint64_t tusage_weight(const void *add)
+{
+  const struct tusage_row *a = add;
+
+  return a->requests + a->limited;
+}
+
+static const struct swaptable_kind tusage_kind = {
+    .name = "tenant usage",
+    .row_size = sizeof(struct tusage_row),
+    .hash = tusage_hash,
+    .cmp = tusage_cmp,
+    .merge = tusage_merge,
+    .weight = tusage_weight,
+};
 
 bool tusage_tenant_valid(const char *tenant, size_t len)
 {
@@ -78,221 +106,54 @@ bool tusage_tenant_valid(const char *tenant, size_t len)
 
 struct tusage *tusage_new(size_t capacity, char *err, size_t err_size)
 {
-  struct tusage *t;
-  size_t slots = 2;
+  struct tusage *t = malloc(sizeof *t);
 
-  if (capacity == 0 || capacity > TUSAGE_MAX_CAPACITY) {
-    snprintf(err, err_size, "tenant usage: capacity %zu is not from 1 to %zu",
-             capacity, TUSAGE_MAX_CAPACITY);
-    return NULL;
-  }
-  while (slots < 2 * capacity)
-    slots *= 2;
-  t = calloc(1, sizeof *t);
   if (t == NULL) {
     snprintf(err, err_size, "tenant usage: out of memory");
     return NULL;
   }
-  t->capacity = capacity;
-  t->mask = slots - 1;
-  for (size_t i = 0; i < 2; i++) {
-    t->tables[i].rows = malloc(capacity * sizeof *t->tables[i].rows);
-    t->tables[i].index = calloc(slots, sizeof *t->tables[i].index);
-    if (t->tables[i].rows == NULL || t->tables[i].index == NULL) {
-      snprintf(err, err_size,
-               "tenant usage: cannot allocate 2 tables of %zu rows", capacity);
-      goto fail;
-    }
+  t->table = swaptable_new(&tusage_kind, capacity, err, err_size);
+  if (t->table == NULL) {
+    free(t);
+    return NULL;
   }
-  if (pthread_mutex_init(&t->lock, NULL) != 0) {
-    snprintf(err, err_size, "tenant usage: pthread_mutex_init failed");
-    goto fail;
-  }
-  if (pthread_mutex_init(&t->take_lock, NULL) != 0) {
-    pthread_mutex_destroy(&t->lock);
-    snprintf(err, err_size, "tenant usage: pthread_mutex_init failed");
-    goto fail;
-  }
-  t->live = &t->tables[0];
-  t->spare = &t->tables[1];
-  atomic_init(&t->pending, 0);
-  atomic_init(&t->dropped, 0);
   return t;
-fail:
-  for (size_t i = 0; i < 2; i++) {
-    free(t->tables[i].rows);
-    free(t->tables[i].index);
-  }
-  free(t);
-  return NULL;
 }
 
 void tusage_free(struct tusage *t)
 {
   if (t == NULL)
     return;
-  pthread_mutex_destroy(&t->lock);
-  pthread_mutex_destroy(&t->take_lock);
-  for (size_t i = 0; i < 2; i++) {
-    free(t->tables[i].rows);
-    free(t->tables[i].index);
-  }
+  swaptable_free(t->table);
   free(t);
-}
-
-/* Adds n to *count up to TUSAGE_COUNT_MAX; returns what did not fit. */
-static uint64_t tusage_saturate(uint64_t *count, uint64_t n)
-{
-  uint64_t room = TUSAGE_COUNT_MAX - *count;
-
-  if (n <= room) {
-    *count += n;
-    return 0;
-  }
-  *count = TUSAGE_COUNT_MAX;
-  return n - room;
-}
-
-/* Adds the counts to the live table's row of (tenant, minute), making it
- * when new; with lock held. False (and counted) when the table is full.
- * Expected O(1): the index is at most half full. */
-static bool tusage_add_locked(struct tusage *t, const char *tenant,
-                              int64_t minute, uint64_t requests,
-                              uint64_t limited)
-{
-  struct tusage_table *tb = t->live;
-  size_t i = tusage_bucket(tenant, minute, t->mask);
-  struct tusage_row *r;
-  uint32_t e;
-
-  while ((e = tb->index[i]) != 0) {
-    r = &tb->rows[e - 1];
-    if (r->minute == minute && memcmp(r->tenant, tenant, TOKEN_UUID_LEN) == 0) {
-      uint64_t lost = tusage_saturate(&r->requests, requests) +
-                      tusage_saturate(&r->limited, limited);
-
-      if (lost > 0)
-        atomic_fetch_add_explicit(&t->dropped, lost, memory_order_relaxed);
-      return true;
-    }
-    i = (i + 1) & t->mask;
-  }
-  if (tb->count == t->capacity) {
-    atomic_fetch_add_explicit(&t->dropped, requests + limited,
-                              memory_order_relaxed);
-    return false;
-  }
-  r = &tb->rows[tb->count];
-  memcpy(r->tenant, tenant, TOKEN_UUID_LEN);
-  r->tenant[TOKEN_UUID_LEN] = '\0';
-  r->minute = minute;
-  r->requests = r->limited = 0;
-  if (tusage_saturate(&r->requests, requests) +
-          tusage_saturate(&r->limited, limited) >
-      0)
-    atomic_fetch_add_explicit(&t->dropped,
-                              requests + limited - r->requests - r->limited,
-                              memory_order_relaxed);
-  tb->count++;
-  tb->index[i] = (uint32_t)tb->count;
-  atomic_store_explicit(&t->pending, tb->count, memory_order_relaxed);
-  return true;
 }
 
 bool tusage_add(struct tusage *t, const char *tenant, size_t tenant_len,
                 int64_t unix_s, uint64_t requests, uint64_t limited)
 {
-  bool held;
+  struct tusage_row add;
 
   if (!tusage_tenant_valid(tenant, tenant_len) || unix_s < 0)
     return false;
-  pthread_mutex_lock(&t->lock);
-  held = tusage_add_locked(t, tenant, unix_s - unix_s % 60, requests, limited);
-  pthread_mutex_unlock(&t->lock);
-  return held;
-}
-
-/* Empties a table no other thread can reach: zeroes the slot of each row
- * (found by probing for its number, so the order does not matter). */
-static void tusage_table_clear(struct tusage_table *tb, size_t mask)
-{
-  for (size_t e = 0; e < tb->count; e++) {
-    size_t i = tusage_bucket(tb->rows[e].tenant, tb->rows[e].minute, mask);
-
-    while (tb->index[i] != e + 1)
-      i = (i + 1) & mask;
-    tb->index[i] = 0;
-  }
-  tb->count = 0;
+  memcpy(add.tenant, tenant, TOKEN_UUID_LEN);
+  add.tenant[TOKEN_UUID_LEN] = '\0';
+  add.minute = unix_s - unix_s % 60;
+  add.requests = requests;
+  add.limited = limited;
+  return swaptable_add(t->table, &add);
 }
 
 size_t tusage_take(struct tusage *t, struct tusage_row **out)
 {
-  struct tusage_table *full;
-  struct tusage_row *buf;
-  size_t n, room;
+  size_t n;
 
-  *out = NULL;
-  pthread_mutex_lock(&t->take_lock);
-  n = atomic_load_explicit(&t->pending, memory_order_relaxed);
-  if (n == 0) {
-    pthread_mutex_unlock(&t->take_lock);
-    return 0;
-  }
-  /* The buffer is allocated before the swap, with a margin for adds racing
-   * with us; if they outrun it, once more with room for a full table. */
-  room = n + n / 4 + 16;
-  if (room > t->capacity)
-    room = t->capacity;
-  for (;;) {
-    buf = malloc(room * sizeof *buf);
-    if (buf == NULL) {
-      pthread_mutex_unlock(&t->take_lock);
-      return 0;
-    }
-    pthread_mutex_lock(&t->lock);
-    if (t->live->count <= room)
-      break;
-    pthread_mutex_unlock(&t->lock);
-    free(buf);
-    room = t->capacity;
-  }
-  full = t->live;
-  t->live = t->spare;
-  t->spare = full;
-  atomic_store_explicit(&t->pending, 0, memory_order_relaxed);
-  pthread_mutex_unlock(&t->lock);
-
-  /* full is ours alone until the next take swaps it in again. */
-  n = full->count;
-  memcpy(buf, full->rows, n * sizeof *buf);
-  tusage_table_clear(full, t->mask);
-  pthread_mutex_unlock(&t->take_lock);
-  if (n == 0) {
-    free(buf);
-    return 0;
-  }
-  qsort(buf, n, sizeof *buf, tusage_cmp);
-  *out = buf;
+  *out = swaptable_take(t->table, &n);
   return n;
 }
 
 void tusage_put_back(struct tusage *t, const struct tusage_row *rows, size_t n)
 {
-  size_t done = 0;
-
-  if (rows == NULL)
-    return;
-  while (done < n) {
-    size_t end =
-        n - done > TUSAGE_PUT_BACK_BATCH ? done + TUSAGE_PUT_BACK_BATCH : n;
-
-    pthread_mutex_lock(&t->lock);
-    for (; done < end; done++)
-      (void)tusage_add_locked(t, rows[done].tenant, rows[done].minute,
-                              rows[done].requests, rows[done].limited);
-    pthread_mutex_unlock(&t->lock);
-  }
+  swaptable_put_back(t->table, rows, n);
 }
 
 long tusage_json(char *out, size_t out_size, const struct tusage_row *rows,
@@ -329,12 +190,12 @@ long tusage_json(char *out, size_t out_size, const struct tusage_row *rows,
 
 size_t tusage_pending(const struct tusage *t)
 {
-  return atomic_load_explicit(&t->pending, memory_order_relaxed);
+  return swaptable_pending(t->table);
 }
 
 uint64_t tusage_dropped(const struct tusage *t)
 {
-  return atomic_load_explicit(&t->dropped, memory_order_relaxed);
+  return swaptable_dropped(t->table);
 }
 
 void tusage_metrics(struct metrics_text *out, const struct tusage *t)
