@@ -32,8 +32,8 @@ static const char *const db_stmt_text[DB_STMTS] = {
     [DB_STMT_VERIFY] = "CALL authorize_tenant_token_hashes(?)",
     [DB_STMT_NOTE] = "CALL note_tenant_token_use(?)",
     [DB_STMT_REVOKE] = "CALL revoke_leaked_tenant_token(?)",
-    [DB_STMT_TENANT_USAGE] = "CALL add_tenant_usage(?)",
-    [DB_STMT_RATE_SYNC] = "CALL sync_tenant_rate_counts(?, ?)",
+    [DB_STMT_TENANT_USAGE] = "CALL add_tenant_usage(?, ?, ?)",
+    [DB_STMT_RATE_SYNC] = "CALL sync_tenant_rate_counts(?, ?, ?)",
 };
 /* What a database without authorize_tenant_token_hashes (a schema older
  * than 1.4.0) makes the verify call say. */
@@ -427,29 +427,32 @@ failed:
   return DB_ERROR;
 }
 
-/* Runs statement which (a CALL of one parameter: len bytes at value, of
- * type type) on t's connection, preparing it on first use, and reads every
- * result the CALL sends back. what names it in err. */
-static enum db_result db_execute_call(struct db_conn *t, enum db_stmt which,
-                                      enum enum_field_types type,
-                                      const void *value, unsigned long len,
-                                      const char *what, char *err,
-                                      size_t err_size)
+/* Sets param to len bytes at value, of type type; len must outlive it. */
+static void db_bind_in(MYSQL_BIND *param, enum enum_field_types type,
+                       const void *value, unsigned long *len)
+{
+  memset(param, 0, sizeof *param);
+  param->buffer_type = type;
+  param->buffer = (void *)value;
+  param->buffer_length = *len;
+  param->length = len;
+}
+
+/* Runs statement which (a CALL whose parameters are bound in params) on
+ * t's connection, preparing it on first use, and reads every result the
+ * CALL sends back. what names it in err. */
+static enum db_result db_execute_bound(struct db_conn *t, enum db_stmt which,
+                                       MYSQL_BIND *params, const char *what,
+                                       char *err, size_t err_size)
 {
   MYSQL_STMT *stmt;
-  MYSQL_BIND param;
   int rc;
 
   if (db_prepare(t, &t->stmt[which], db_stmt_text[which],
                  strlen(db_stmt_text[which]), err, err_size) != DB_OK)
     return DB_ERROR;
   stmt = t->stmt[which];
-  memset(&param, 0, sizeof param);
-  param.buffer_type = type;
-  param.buffer = (void *)value;
-  param.buffer_length = len;
-  param.length = &len;
-  if (mysql_stmt_bind_param(stmt, &param) != 0 ||
+  if (mysql_stmt_bind_param(stmt, params) != 0 ||
       mysql_stmt_execute(stmt) != 0) {
     snprintf(err, err_size, "%s: %s (%u)", what, mysql_stmt_error(stmt),
              mysql_stmt_errno(stmt));
@@ -466,6 +469,20 @@ static enum db_result db_execute_call(struct db_conn *t, enum db_stmt which,
     return DB_ERROR;
   }
   return DB_OK;
+}
+
+/* db_execute_bound for a CALL of one parameter: len bytes at value, of
+ * type type. */
+static enum db_result db_execute_call(struct db_conn *t, enum db_stmt which,
+                                      enum enum_field_types type,
+                                      const void *value, unsigned long len,
+                                      const char *what, char *err,
+                                      size_t err_size)
+{
+  MYSQL_BIND param;
+
+  db_bind_in(&param, type, value, &len);
+  return db_execute_bound(t, which, &param, what, err, err_size);
 }
 
 /* sync_tenant_rate_counts's columns, in their order (install.sql). */
@@ -548,14 +565,15 @@ static bool db_rate_take_row(const struct db_rate_row *r,
  * alone: the answer to an empty input). *committed: the CALL ran (its
  * counts are in), whatever came of its answer. */
 static enum db_result
-db_execute_rate_sync(struct db_conn *t, const char *instance, const char *json,
-                     size_t json_len, struct rate_total *out, size_t cap,
-                     size_t *n, uint64_t *now_ms, bool *committed, char *err,
-                     size_t err_size)
+db_execute_rate_sync(struct db_conn *t, const char *instance, uint64_t batch,
+                     const char *json, size_t json_len, struct rate_total *out,
+                     size_t cap, size_t *n, uint64_t *now_ms, bool *committed,
+                     char *err, size_t err_size)
 {
   MYSQL_STMT *stmt;
-  MYSQL_BIND param[2];
-  unsigned long len[2] = {(unsigned long)strlen(instance),
+  MYSQL_BIND param[3];
+  char seq[24];
+  unsigned long len[3] = {(unsigned long)strlen(instance), 0,
                           (unsigned long)json_len};
   struct db_rate_row row, *r = &row;
   bool bad = false, have_now = false;
@@ -572,10 +590,10 @@ db_execute_rate_sync(struct db_conn *t, const char *instance, const char *json,
   param[0].buffer = (void *)instance;
   param[0].buffer_length = len[0];
   param[0].length = &len[0];
-  param[1].buffer_type = MYSQL_TYPE_STRING;
-  param[1].buffer = (void *)json;
-  param[1].buffer_length = len[1];
-  param[1].length = &len[1];
+  snprintf(seq, sizeof seq, "%llu", (unsigned long long)batch);
+  len[1] = (unsigned long)strlen(seq);
+  db_bind_in(&param[1], MYSQL_TYPE_STRING, seq, &len[1]);
+  db_bind_in(&param[2], MYSQL_TYPE_STRING, json, &len[2]);
   memset(r, 0, sizeof *r);
   db_rate_bind(r, DB_RCOL_SCOPE, r->scope, sizeof r->scope);
   db_rate_bind(r, DB_RCOL_KEY, r->key, sizeof r->key);
@@ -800,17 +818,34 @@ enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
   return r;
 }
 
-enum db_result db_add_tenant_usage(struct db_conn *c, const char *json,
-                                   size_t len, char *err, size_t err_size)
+enum db_result db_add_tenant_usage(struct db_conn *c, const char *instance,
+                                   uint64_t batch, const char *json, size_t len,
+                                   char *err, size_t err_size)
 {
   struct db_attempt a = {0};
   enum db_result r;
+  char seq[24];
+  MYSQL_BIND params[3];
+  unsigned long lens[3];
 
+  if (instance == NULL || json == NULL || batch == 0) {
+    snprintf(err, err_size, "tenant usage: no instance, batch or rows");
+    return DB_ERROR;
+  }
+  snprintf(seq, sizeof seq, "%llu", (unsigned long long)batch);
+  lens[0] = (unsigned long)strlen(instance);
+  lens[1] = (unsigned long)strlen(seq);
+  lens[2] = (unsigned long)len;
+  db_bind_in(&params[0], MYSQL_TYPE_STRING, instance, &lens[0]);
+  db_bind_in(&params[1], MYSQL_TYPE_STRING, seq, &lens[1]);
+  db_bind_in(&params[2], MYSQL_TYPE_STRING, json, &lens[2]);
+  /* Tried again after a lost connection: the batch number makes a second
+   * delivery of a batch the database committed add nothing. */
   do {
     if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
       return r;
-    r = db_execute_call(c, DB_STMT_TENANT_USAGE, MYSQL_TYPE_STRING, json,
-                        (unsigned long)len, "tenant usage", err, err_size);
+    r = db_execute_bound(c, DB_STMT_TENANT_USAGE, params, "tenant usage", err,
+                         err_size);
   } while (db_again(c, &a, &r, err));
   return r;
 }
@@ -835,9 +870,9 @@ enum db_result db_probe(struct db_conn *c, char *err, size_t err_size)
 }
 
 enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
-                                   const char *json, size_t json_len,
-                                   struct rate_total *out, size_t cap,
-                                   size_t *n_out, uint64_t *now_ms,
+                                   uint64_t batch, const char *json,
+                                   size_t json_len, struct rate_total *out,
+                                   size_t cap, size_t *n_out, uint64_t *now_ms,
                                    bool *committed, char *err, size_t err_size)
 {
   struct db_attempt a = {0};
@@ -845,17 +880,18 @@ enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
 
   *n_out = 0;
   *committed = false;
-  if (instance == NULL || json == NULL) {
-    snprintf(err, err_size, "rate sync: no instance or no counts");
+  if (instance == NULL || json == NULL || batch == 0) {
+    snprintf(err, err_size, "rate sync: no instance, batch or counts");
     return DB_ERROR;
   }
-  /* Never again once it ran: the counts would be added twice. */
+  /* Tried again after a lost connection: the batch number makes a second
+   * delivery of a batch the database committed add nothing. */
   do {
     if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
       return r;
-    r = db_execute_rate_sync(c, instance, json, json_len, out, cap, n_out,
-                             now_ms, committed, err, err_size);
-  } while (db_again(c, &a, &r, err) && !*committed);
+    r = db_execute_rate_sync(c, instance, batch, json, json_len, out, cap,
+                             n_out, now_ms, committed, err, err_size);
+  } while (db_again(c, &a, &r, err));
   return r;
 }
 

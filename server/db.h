@@ -100,11 +100,15 @@ enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
 enum db_result db_note_use(struct db_conn *c, const unsigned char *hashes,
                            size_t n, char *err, size_t err_size);
 
-/* Adds tenant usage: json[0..len) is add_tenant_usage's argument, a JSON
- * array of {"tenant","minute","requests","limited"} (tusage.h renders it).
- * DB_OK once the database has committed; else the reason is in err. */
-enum db_result db_add_tenant_usage(struct db_conn *c, const char *json,
-                                   size_t len, char *err, size_t err_size);
+/* Adds tenant usage: json[0..len) is add_tenant_usage's rows, a JSON
+ * array of {"tenant","minute","requests","limited"} (tusage.h renders it),
+ * batch number batch (1 or more) of instance (UUID text). DB_OK once the
+ * database has committed, or found the batch applied already; else the
+ * reason is in err, and the same batch may be sent again: it counts once.
+ * instance or json NULL, batch 0: DB_ERROR, nothing sent. */
+enum db_result db_add_tenant_usage(struct db_conn *c, const char *instance,
+                                   uint64_t batch, const char *json, size_t len,
+                                   char *err, size_t err_size);
 
 /* The start-up probe: the database answers (db_ping) and runs the verify
  * call (for a hash no token has); a schema without its routine is named in
@@ -112,20 +116,21 @@ enum db_result db_add_tenant_usage(struct db_conn *c, const char *json,
 enum db_result db_probe(struct db_conn *c, char *err, size_t err_size);
 
 /* Adds this instance's rate counts (json: the array ratesync.h builds,
- * json_len bytes) in one CALL sync_tenant_rate_counts(instance, json), and
+ * json_len bytes; batch: its number, 1 or more) in one CALL
+ * sync_tenant_rate_counts(instance, batch, json), and
  * reads the totals it returns, at most cap rows, into out (*n_out of
  * them) and the database's UNIX time in ms into *now_ms. DB_OK once the
  * database has committed and answered as the routine promises (more rows
  * than cap, a NULL or truncated column, no now_ms: DB_ERROR); else the
- * reason is in err. *committed is true once the CALL ran, even when its
- * answer then failed: the counts are in, and must not be sent again (the
- * call itself is never retried after that). instance or json NULL:
- * DB_ERROR, nothing sent. */
+ * reason is in err, and the same batch may be sent again: a batch the
+ * database applied already adds nothing, and answers the totals. *committed
+ * is true once the CALL ran, even when its answer then failed. instance or
+ * json NULL, batch 0: DB_ERROR, nothing sent. */
 #define DB_RATE_SYNC_MAX 20000 /* rows sync_tenant_rate_counts takes */
 enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
-                                   const char *json, size_t json_len,
-                                   struct rate_total *out, size_t cap,
-                                   size_t *n_out, uint64_t *now_ms,
+                                   uint64_t batch, const char *json,
+                                   size_t json_len, struct rate_total *out,
+                                   size_t cap, size_t *n_out, uint64_t *now_ms,
                                    bool *committed, char *err, size_t err_size);
 
 /* Checks that the database answers (COM_PING on c). */

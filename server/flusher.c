@@ -25,6 +25,8 @@ static struct {
   size_t chunk;            /* hashes the next call takes (usage_chunk_next) */
   atomic_size_t chunk_now; /* chunk, for /metrics */
   size_t rows_chunk;       /* tenant usage rows the next call takes */
+  const char *instance;    /* this instance's UUID (ratesync_instance) */
+  struct tusage_batches batches; /* tenant usage batch numbers, kept batch */
   struct ticker ticker;
   bool started;
   size_t lost;      /* hashes the last round could not write */
@@ -51,10 +53,12 @@ static enum db_result flusher_call(const uint8_t *hashes, size_t n, char *err,
   return r;
 }
 
-/* Writes n tenant usage rows in one add_tenant_usage call, timed like
- * flusher_call: the rows' chunk follows what a call took. */
-static enum db_result flusher_rows_call(const struct tusage_row *rows, size_t n,
-                                        char *err, size_t err_size)
+/* Writes n tenant usage rows as batch seq in one add_tenant_usage call,
+ * timed like flusher_call: the rows' chunk follows what a call took. A
+ * tusage_write_fn: ctx unused. */
+static bool flusher_rows_call(void *ctx, const struct tusage_row *rows,
+                              size_t n, uint64_t seq, char *err,
+                              size_t err_size)
 {
   size_t size = n * TUSAGE_JSON_ROW_MAX + 3;
   char *json = malloc(size);
@@ -62,25 +66,27 @@ static enum db_result flusher_rows_call(const struct tusage_row *rows, size_t n,
   enum db_result r;
   long len;
 
+  (void)ctx;
   if (json == NULL) {
     snprintf(err, err_size, "tenant usage: out of memory for %zu rows", n);
-    return DB_ERROR;
+    return false;
   }
   len = tusage_json(json, size, rows, n);
   if (len < 0) {
     /* Rows that tusage_add made always render: a bug, not the database. */
     snprintf(err, err_size, "tenant usage: %zu rows do not render", n);
     free(json);
-    return DB_ERROR;
+    return false;
   }
   t0 = clock_now_us();
-  r = db_add_tenant_usage(fl.conn, json, (size_t)len, err, err_size);
+  r = db_add_tenant_usage(fl.conn, fl.instance, seq, json, (size_t)len, err,
+                          err_size);
   took_ms = clock_since_us(t0) / 1000;
   free(json);
   if (r == DB_OK || took_ms > fl.target_ms)
     fl.rows_chunk = usage_chunk_next(fl.rows_chunk, n, took_ms, fl.target_ms,
                                      TUSAGE_CALL_MAX);
-  return r;
+  return r == DB_OK;
 }
 
 /* The hashes' part of a round: takes every pending hash and writes it in
@@ -109,32 +115,26 @@ static bool flusher_round_notes(char *err, size_t err_size, size_t *kept)
   return done == n;
 }
 
-/* The tenant usage part of a round, after the hashes: every row, sorted,
- * in calls of rows_chunk rows; on a failure the rows not written go back
- * into the table (added to what came since). */
+/* The tenant usage part of a round, after the hashes: a batch kept from a
+ * failed call first, as is, then every row, sorted, in batches of
+ * rows_chunk rows (tusage_flush); what is not written waits, counted in
+ * rows_lost. */
 static bool flusher_round_rows(char *err, size_t err_size, size_t *kept)
 {
-  struct tusage_row *rows = NULL;
-  size_t n, done = 0;
+  size_t written = 0;
+  bool ok;
 
   fl.rows_lost = 0;
   if (fl.tusage == NULL)
     return true;
-  n = tusage_take(fl.tusage, &rows);
-  while (done < n) {
-    size_t chunk = n - done < fl.rows_chunk ? n - done : fl.rows_chunk;
-    if (flusher_rows_call(rows + done, chunk, err, err_size) != DB_OK)
-      break;
-    done += chunk;
-    atomic_fetch_add(&fl.rows, chunk);
+  ok = tusage_flush(fl.tusage, &fl.batches, &fl.rows_chunk, flusher_rows_call,
+                    NULL, &written, err, err_size);
+  atomic_fetch_add(&fl.rows, written);
+  if (!ok) {
+    fl.rows_lost = fl.batches.kept_n + tusage_pending(fl.tusage);
+    *kept += fl.rows_lost;
   }
-  if (done < n) {
-    tusage_put_back(fl.tusage, rows + done, n - done);
-    fl.rows_lost = n - done;
-    *kept += n - done;
-  }
-  free(rows);
-  return done == n;
+  return ok;
 }
 
 /* One round: the hashes, then the tenant usage. True when everything
@@ -168,12 +168,14 @@ static bool flusher_round(void *ctx)
 }
 
 int flusher_start(struct usage_set *set, struct tusage *tusage,
-                  unsigned interval_s, unsigned retry_max_ms,
-                  unsigned timeout_s, const char *group, char *err,
-                  size_t err_size)
+                  const char *instance, unsigned interval_s,
+                  unsigned retry_max_ms, unsigned timeout_s, const char *group,
+                  char *err, size_t err_size)
 {
   fl.set = set;
   fl.tusage = tusage;
+  fl.instance = instance;
+  fl.batches = (struct tusage_batches){.next = 1};
   fl.rows_chunk = FLUSHER_ROWS_FIRST;
   fl.target_ms = (uint64_t)timeout_s * 1000 / 4;
   fl.chunk = FLUSHER_CHUNK_FIRST;
@@ -205,6 +207,7 @@ size_t flusher_stop(size_t *rows_lost)
   fl.started = false;
   if (rows_lost != NULL)
     *rows_lost = fl.rows_lost;
+  tusage_batches_free(&fl.batches);
   return fl.lost;
 }
 

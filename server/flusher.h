@@ -4,7 +4,10 @@
  * (db.h), a "chunk" of at most DB_NOTE_MAX hashes per call; then it takes
  * the tenant usage rows (tusage.h) and sends them with CALL
  * add_tenant_usage, sorted by tenant and minute, at most TUSAGE_CALL_MAX
- * rows per call (one call per flush unless there are more). A "flush" is
+ * rows per call (one call per flush unless there are more), each call a
+ * numbered batch of this instance (tusage.h): a failed call's batch is
+ * kept as is and sent again first, so that a call the database committed
+ * but whose answer was lost counts once. A "flush" is
  * one such round; a failed one puts what it did not write back (into the
  * set, into the table) and the next round comes after a backoff instead
  * of a whole interval. Its connection has a "timeout" of its own, and each call
@@ -33,18 +36,19 @@ struct flusher_stats {
   uint64_t rows;     /* tenant usage rows written */
 };
 
-/* Starts the thread, flushing set and tenant usage tusage (NULL: none)
- * every interval_s seconds; at most
+/* Starts the thread, flushing set and tenant usage tusage (NULL: none),
+ * the latter as instance (UUID text: ratesync_instance), every interval_s
+ * seconds; at most
  * retry_max_ms between attempts after a failure; timeout_s is its
  * connection's read and write timeout (--usage-timeout). It reads
  * option-file group group (NULL: the verification connections' group), so
  * that use can be written to a primary while verification reads a replica.
- * set, tusage and group must live until flusher_stop returns. 0 on success,
- * else the reason is in err. */
+ * set, tusage, instance and group must live until flusher_stop returns. 0 on
+ * success, else the reason is in err. */
 int flusher_start(struct usage_set *set, struct tusage *tusage,
-                  unsigned interval_s, unsigned retry_max_ms,
-                  unsigned timeout_s, const char *group, char *err,
-                  size_t err_size);
+                  const char *instance, unsigned interval_s,
+                  unsigned retry_max_ms, unsigned timeout_s, const char *group,
+                  char *err, size_t err_size);
 
 /* Wakes the thread, which flushes once more and exits, and joins it.
  * Returns how many hashes that last flush could not write, and sets

@@ -112,9 +112,10 @@ int main(int argc, char **argv)
     if (usage != NULL)
       tusage = tusage_new(cfg.usage_max, err, sizeof err);
     if (usage == NULL || tusage == NULL ||
-        flusher_start(usage, tusage, cfg.usage_interval, cfg.db_retry_max,
-                      cfg.usage_timeout, cfg.usage_db_group, err,
-                      sizeof err) != 0)
+        ratesync_instance_init(err, sizeof err) != 0 ||
+        flusher_start(usage, tusage, ratesync_instance(), cfg.usage_interval,
+                      cfg.db_retry_max, cfg.usage_timeout, cfg.usage_db_group,
+                      err, sizeof err) != 0)
       goto fail;
   }
   /* The rate limits, shared every --limit-sync ms on a connection of the

@@ -22,6 +22,7 @@ static struct {
   struct rate_table *table;
   struct db_conn *conn; /* the thread's own connection */
   char instance[TOKEN_UUID_LEN + 1];
+  struct ratesync_batches batches;
   struct ticker ticker;
   bool started;
   bool failing; /* the last round failed: logged once per change */
@@ -65,11 +66,12 @@ static bool ratesync_same_key(const struct rate_count *a,
          strcmp(a->key, b->key) == 0;
 }
 
-/* One call for rows[0..n); applies its totals. */
+/* One call for rows[0..n) as batch seq; applies its totals. True only
+ * when it answered OK. */
 static bool ratesync_call(struct rate_table *t, const char *instance,
-                          ratesync_call_fn *call, void *ctx,
-                          const struct rate_count *rows, size_t n,
-                          bool *delivered, char *err, size_t err_size)
+                          uint64_t seq, ratesync_call_fn *call, void *ctx,
+                          const struct rate_count *rows, size_t n, char *err,
+                          size_t err_size)
 {
   size_t len = 0, got = 0;
   char *json = ratesync_json(rows, n, &len);
@@ -78,7 +80,6 @@ static bool ratesync_call(struct rate_table *t, const char *instance,
   bool committed = false;
   enum db_result r;
 
-  *delivered = false;
   if (json == NULL || totals == NULL) {
     free(json);
     free(totals);
@@ -86,8 +87,8 @@ static bool ratesync_call(struct rate_table *t, const char *instance,
     return false;
   }
   sent_ms = rate_clock_local_ms();
-  r = call(ctx, instance, json, len, totals, n, &got, &now_ms, &committed, err,
-           err_size);
+  r = call(ctx, instance, seq, json, len, totals, n, &got, &now_ms, &committed,
+           err, err_size);
   if (r == DB_OK) {
     rate_apply(t, totals, got);
     if (now_ms > 0)
@@ -95,23 +96,41 @@ static bool ratesync_call(struct rate_table *t, const char *instance,
   }
   free(json);
   free(totals);
-  *delivered = r == DB_OK || committed;
   return r == DB_OK;
 }
 
+void ratesync_batches_free(struct ratesync_batches *b)
+{
+  free(b->kept);
+  b->kept = NULL;
+  b->kept_n = 0;
+  b->kept_seq = 0;
+}
+
 bool ratesync_round(struct rate_table *t, const char *instance,
-                    ratesync_call_fn *call, void *ctx, char *err,
-                    size_t err_size)
+                    struct ratesync_batches *b, ratesync_call_fn *call,
+                    void *ctx, char *err, size_t err_size)
 {
   struct rate_count *rows = NULL;
-  size_t n = rate_collect(t, &rows), done = 0;
-  bool ok = true, delivered;
+  size_t n, done = 0;
 
+  if (b->next == 0)
+    b->next = 1;
+  /* The kept batch first, as is; newer counts wait in the table. */
+  if (b->kept_n > 0) {
+    if (!ratesync_call(t, instance, b->kept_seq, call, ctx, b->kept, b->kept_n,
+                       err, err_size))
+      return false;
+    ratesync_batches_free(b);
+  }
+  n = rate_collect(t, &rows);
+  /* Nothing to count: a call for the totals and the clock, nothing kept. */
   if (n == 0)
-    return ratesync_call(t, instance, call, ctx, NULL, 0, &delivered, err,
+    return ratesync_call(t, instance, b->next++, call, ctx, NULL, 0, err,
                          err_size);
-  while (done < n && ok) {
+  while (done < n) {
     size_t end = n - done <= RATESYNC_CALL_MAX ? n : done + RATESYNC_CALL_MAX;
+    uint64_t seq;
 
     /* A key run stays whole, unless it alone is longer than a call. */
     if (end < n) {
@@ -122,26 +141,31 @@ bool ratesync_round(struct rate_table *t, const char *instance,
       if (cut > done)
         end = cut;
     }
-    ok = ratesync_call(t, instance, call, ctx, rows + done, end - done,
-                       &delivered, err, err_size);
-    if (delivered)
-      done = end;
+    seq = b->next++;
+    if (!ratesync_call(t, instance, seq, call, ctx, rows + done, end - done,
+                       err, err_size)) {
+      rate_put_back(t, rows + end, n - end);
+      memmove(rows, rows + done, (end - done) * sizeof *rows);
+      b->kept = rows;
+      b->kept_n = end - done;
+      b->kept_seq = seq;
+      return false;
+    }
+    done = end;
   }
-  if (done < n)
-    rate_put_back(t, rows + done, n - done);
   free(rows);
-  return ok;
+  return true;
 }
 
 /* ratesync_call_fn on the thread's connection. */
 static enum db_result ratesync_db(void *ctx, const char *instance,
-                                  const char *json, size_t json_len,
-                                  struct rate_total *out, size_t cap,
-                                  size_t *n_out, uint64_t *now_ms,
+                                  uint64_t batch, const char *json,
+                                  size_t json_len, struct rate_total *out,
+                                  size_t cap, size_t *n_out, uint64_t *now_ms,
                                   bool *committed, char *err, size_t err_size)
 {
-  return db_sync_rate_counts(ctx, instance, json, json_len, out, cap, n_out,
-                             now_ms, committed, err, err_size);
+  return db_sync_rate_counts(ctx, instance, batch, json, json_len, out, cap,
+                             n_out, now_ms, committed, err, err_size);
 }
 
 /* One round of the thread, counted, its failures logged once per change.
@@ -157,8 +181,8 @@ static bool ratesync_counted_round(void *ctx)
   (void)ctx;
   if (rate_entries(rs.table) == 0)
     return true;
-  ok = ratesync_round(rs.table, rs.instance, ratesync_db, rs.conn, err,
-                      sizeof err);
+  ok = ratesync_round(rs.table, rs.instance, &rs.batches, ratesync_db, rs.conn,
+                      err, sizeof err);
 
   atomic_fetch_add(&rs.rounds[ok ? RATESYNC_OK : RATESYNC_FAILED], 1);
   if (!ok && !rs.failing)
@@ -182,11 +206,9 @@ int ratesync_start(struct rate_table *t, unsigned interval_ms,
     snprintf(err, err_size, "rate sync: no rate limit table");
     return -1;
   }
-  if (token_uuid_v4(rs.instance) != 0) {
-    snprintf(err, err_size, "rate sync: cannot make an instance id");
+  if (ratesync_instance_init(err, err_size) != 0)
     return -1;
-  }
-  rs.instance[TOKEN_UUID_LEN] = '\0';
+  rs.batches = (struct ratesync_batches){.next = 1};
   rs.table = t;
   rs.failing = false;
   rs.conn = db_conn_open(group, err, err_size);
@@ -214,12 +236,29 @@ void ratesync_stop(void)
   db_conn_close(rs.conn);
   rs.conn = NULL;
   rs.started = false;
+  /* Nothing is sent any more: a kept batch joins what waits in the table. */
+  if (rs.batches.kept_n > 0)
+    rate_put_back(rs.table, rs.batches.kept, rs.batches.kept_n);
+  ratesync_batches_free(&rs.batches);
 }
 
 void ratesync_get_stats(struct ratesync_stats *out)
 {
   out->ok = atomic_load(&rs.rounds[RATESYNC_OK]);
   out->failed = atomic_load(&rs.rounds[RATESYNC_FAILED]);
+}
+
+int ratesync_instance_init(char *err, size_t err_size)
+{
+  if (rs.instance[0] != '\0')
+    return 0;
+  if (token_uuid_v4(rs.instance) != 0) {
+    rs.instance[0] = '\0';
+    snprintf(err, err_size, "rate sync: cannot make an instance id");
+    return -1;
+  }
+  rs.instance[TOKEN_UUID_LEN] = '\0';
+  return 0;
 }
 
 const char *ratesync_instance(void)

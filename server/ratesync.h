@@ -8,12 +8,18 @@
  * "[]", which tells the database's clock (rate_clock_learn), but the
  * thread makes no round while the table holds no key: an instance where
  * no limit applies never calls. The
- * "instance" is a version-4 UUID made at start. A failed call's rows (but
- * those of a call the database committed before its answer failed: they
- * are in) and those after it go back to the table (rate_put_back: bounded, what
- * does not fit is dropped and counted), enforcement goes on from the last
- * totals, and the next round comes after a backoff (backoff.h) instead of
- * a whole interval. Requests never wait for it. */
+ * "instance" is a version-4 UUID made at start, shared with the usage
+ * flusher. Each call is a "batch" with a number, rising from 1 for the
+ * process; the routine adds a batch at or below the last one it applied
+ * for the instance nothing. A failed call's batch (the database may have
+ * committed it and lost the answer) is "kept" as is, the same rows under
+ * the same number, and sent again first in the next round, before anything
+ * newer is collected; only a call that answered OK retires it: every count
+ * arrives exactly once. The rows after a failed call go back to the table
+ * (rate_put_back: bounded, what does not fit is dropped and counted),
+ * enforcement goes on from the last totals, and the next round comes
+ * after a backoff (backoff.h) instead of a whole interval. Requests never
+ * wait for it. */
 #ifndef TENANT_AUTHD_RATESYNC_H
 #define TENANT_AUTHD_RATESYNC_H
 
@@ -32,11 +38,11 @@
  * connection in tenant-authd, a function that plays the database in
  * tests. Its arguments are db_sync_rate_counts's, with ctx first. */
 typedef enum db_result ratesync_call_fn(void *ctx, const char *instance,
-                                        const char *json, size_t json_len,
-                                        struct rate_total *out, size_t cap,
-                                        size_t *n_out, uint64_t *now_ms,
-                                        bool *committed, char *err,
-                                        size_t err_size);
+                                        uint64_t batch, const char *json,
+                                        size_t json_len, struct rate_total *out,
+                                        size_t cap, size_t *n_out,
+                                        uint64_t *now_ms, bool *committed,
+                                        char *err, size_t err_size);
 
 /* The JSON array of rows[0..n) that sync_tenant_rate_counts takes, in a
  * malloc'd NUL-terminated string (the caller frees it), its length in
@@ -44,11 +50,22 @@ typedef enum db_result ratesync_call_fn(void *ctx, const char *instance,
  * escape. */
 char *ratesync_json(const struct rate_count *rows, size_t n, size_t *len);
 
-/* One round for table t as instance, through call; true when every call
- * worked (the reason of a failure is in err). */
+/* An instance's batch numbers and its kept batch. */
+struct ratesync_batches {
+  uint64_t next;           /* the next new batch's number; 0 is taken as 1 */
+  struct rate_count *kept; /* the kept batch's rows (malloc'd), or NULL */
+  size_t kept_n;           /* its rows */
+  uint64_t kept_seq;       /* its number */
+};
+
+/* One round for table t as instance, through call, numbering batches in
+ * b; true when every call worked (the reason of a failure is in err). */
 bool ratesync_round(struct rate_table *t, const char *instance,
-                    ratesync_call_fn *call, void *ctx, char *err,
-                    size_t err_size);
+                    struct ratesync_batches *b, ratesync_call_fn *call,
+                    void *ctx, char *err, size_t err_size);
+
+/* Frees b's kept batch (its counts are then lost). */
+void ratesync_batches_free(struct ratesync_batches *b);
 
 /* Starts the thread for t: a round every interval_ms (0: no thread, the
  * limits are each instance's own; returns 0; t NULL: -1), at most retry_max_ms
@@ -71,7 +88,12 @@ struct ratesync_stats {
 /* The thread's rounds since start; zeros when it never ran. */
 void ratesync_get_stats(struct ratesync_stats *out);
 
-/* This instance's UUID ("" before ratesync_start). */
+/* Makes this instance's UUID, once (ratesync_start calls it too); 0 on
+ * success, else the reason is in err. Not thread-safe: call it from the
+ * starting thread. */
+int ratesync_instance_init(char *err, size_t err_size);
+
+/* This instance's UUID ("" before ratesync_instance_init). */
 const char *ratesync_instance(void);
 
 /* Appends tenant_authd_rate_syncs_total{outcome="ok"|"failed"} and

@@ -15,6 +15,8 @@
 --                                             new and empty
 --   tenant_rate_counts                        the instances' shared counts,
 --                                             new and empty
+--   tenant_auth_batches                       each instance's last batch
+--                                             applied, new and empty
 -- install.sql then adds the routines (limits, lifetime policy,
 -- authorize_tenant_token_hashes, add_tenant_usage, sync_tenant_rate_counts,
 -- list_tenants, prune_tenant_usage) and their grants, and keeps
@@ -117,3 +119,20 @@ CREATE TABLE IF NOT EXISTS tenant_rate_counts (
   KEY tenant_rate_counts_expires (expires_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
   COMMENT='tenant_auth: requests admitted under rate limits, per instance and window';
+
+-- The last batch each tenant-authd instance applied, per kind (u:
+-- add_tenant_usage, r: sync_tenant_rate_counts), so that a batch sent
+-- again (its answer was lost) adds nothing: exactly once. Written and read
+-- only by those two routines, in the transaction of the batch's rows; no
+-- role reads it. A row is deleted by them a day after its last batch.
+CREATE TABLE IF NOT EXISTS tenant_auth_batches (
+  instance CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+                    COMMENT 'the instance''s UUID, made at its start',
+  kind     CHAR(1)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+                    COMMENT 'u: tenant usage, r: rate counts',
+  seq      BIGINT UNSIGNED NOT NULL COMMENT 'the last batch applied',
+  done_at  TIMESTAMP(6)    NOT NULL COMMENT 'when it was applied',
+  PRIMARY KEY (instance, kind),
+  KEY tenant_auth_batches_done (done_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+  COMMENT='tenant_auth: the last batch of counts each instance applied, per kind';

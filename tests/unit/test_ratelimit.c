@@ -195,10 +195,12 @@ static void test_bad_input(void)
     uint64_t now_ms = 0;
     bool committed = true;
 
-    CHECK(db_sync_rate_counts(NULL, NULL, "[]", 2, tot, 1, &n, &now_ms,
+    CHECK(db_sync_rate_counts(NULL, NULL, 1, "[]", 2, tot, 1, &n, &now_ms,
                               &committed, err, sizeof err) == DB_ERROR);
     CHECK(n == 0 && !committed && strstr(err, "no instance") != NULL);
-    CHECK(db_sync_rate_counts(NULL, "x", NULL, 0, tot, 1, &n, &now_ms,
+    CHECK(db_sync_rate_counts(NULL, "x", 1, NULL, 0, tot, 1, &n, &now_ms,
+                              &committed, err, sizeof err) == DB_ERROR);
+    CHECK(db_sync_rate_counts(NULL, "x", 0, "[]", 2, tot, 1, &n, &now_ms,
                               &committed, err, sizeof err) == DB_ERROR);
   }
   CHECK(rate_dropped(t) == 0);
@@ -431,6 +433,10 @@ struct fake_db {
   bool down;        /* every call fails, having written nothing */
   bool answer_lost; /* every call writes, then fails */
   uint64_t calls, rows_in, admitted_in;
+  uint64_t seq[FAKE_INSTANCES]; /* the last batch applied, per instance */
+  uint64_t skipped, last_batch; /* batches applied already; the last sent */
+  /* The instances' own side: their batch numbers and kept batch. */
+  struct ratesync_batches client[FAKE_INSTANCES];
 };
 
 static int fake_instance(struct fake_db *db, const char *id)
@@ -481,7 +487,7 @@ static uint64_t fake_sum(const struct fake_db *db, const struct fake_cell *k,
 }
 
 /* sync_tenant_rate_counts, played (ratesync_call_fn). */
-static enum db_result fake_call(void *ctx, const char *instance,
+static enum db_result fake_call(void *ctx, const char *instance, uint64_t batch,
                                 const char *json, size_t json_len,
                                 struct rate_total *out, size_t cap,
                                 size_t *n_out, uint64_t *now_ms,
@@ -491,6 +497,8 @@ static enum db_result fake_call(void *ctx, const char *instance,
   struct fake_cell in[RATESYNC_CALL_MAX];
   size_t n_in = 0;
   const char *p = json;
+  int inst;
+  bool fresh;
 
   *n_out = 0;
   *committed = false;
@@ -502,6 +510,14 @@ static enum db_result fake_call(void *ctx, const char *instance,
     return DB_ERROR;
   }
   db->calls++;
+  REQUIRE(batch > 0);
+  inst = fake_instance(db, instance);
+  fresh = batch > db->seq[inst];
+  if (fresh)
+    db->seq[inst] = batch;
+  else
+    db->skipped++;
+  db->last_batch = batch;
   while ((p = strchr(p, '{')) != NULL) {
     struct fake_cell *k = &in[n_in];
     unsigned long long w, a;
@@ -516,10 +532,12 @@ static enum db_result fake_call(void *ctx, const char *instance,
     REQUIRE(used > 0);
     k->window = w;
     k->admitted = a;
-    k->instance = fake_instance(db, instance);
-    fake_cell(db, k)->admitted += a;
-    db->rows_in++;
-    db->admitted_in += a;
+    k->instance = inst;
+    if (fresh) {
+      fake_cell(db, k)->admitted += a;
+      db->rows_in++;
+      db->admitted_in += a;
+    }
     n_in++;
     p += used;
   }
@@ -569,8 +587,22 @@ static struct fake_db *fake_new(void)
 
 static void fake_free(struct fake_db *db)
 {
+  for (int i = 0; i < FAKE_INSTANCES; i++)
+    ratesync_batches_free(&db->client[i]);
   pthread_mutex_destroy(&db->lock);
   free(db);
+}
+
+/* ratesync_round for instance id on db, with the instance's batches. */
+static bool sync_round(struct rate_table *t, const char *id, struct fake_db *db,
+                       char *err, size_t err_size)
+{
+  struct ratesync_batches *b;
+
+  pthread_mutex_lock(&db->lock);
+  b = &db->client[fake_instance(db, id)];
+  pthread_mutex_unlock(&db->lock);
+  return ratesync_round(t, id, b, fake_call, db, err, err_size);
 }
 
 /* A failed sync keeps the counts; the next one delivers them, once. */
@@ -584,28 +616,49 @@ static void test_sync_failure(void)
   db->now_ms = T0;
   CHECK(take_n(t, TENANT_A, 100, 10, T0, 7) == 7);
   db->down = true;
-  CHECK(!ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
+  CHECK(!sync_round(t, "i-1", db, err, sizeof err));
   CHECK(strstr(err, "fake: down") != NULL);
   CHECK(take_n(t, TENANT_A, 100, 10, T0 + 1000, 3) == 3);
   db->down = false;
   db->now_ms = T0 + 1000;
-  CHECK(ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
-  CHECK(db->admitted_in == 10 && db->rows_in == 1);
+  /* The kept batch (7) first, as is, then what came since (3). */
+  CHECK(sync_round(t, "i-1", db, err, sizeof err));
+  CHECK(db->admitted_in == 10 && db->rows_in == 2 && db->calls == 2);
   /* Applied: cur = 10, local = 0: 90 more. */
   CHECK(take_n(t, TENANT_A, 100, 10, T0 + 1000, 200) == 90);
   /* An empty round still calls, for the clock. */
-  CHECK(ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
-  CHECK(ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
-  CHECK(db->calls == 3 && db->admitted_in == 100);
-  /* A call that wrote and then lost its answer fails, and its counts are
-   * not sent again: they are in. */
+  CHECK(sync_round(t, "i-1", db, err, sizeof err));
+  CHECK(sync_round(t, "i-1", db, err, sizeof err));
+  CHECK(db->calls == 4 && db->admitted_in == 100);
+  /* A call that wrote and then lost its answer (committed, then a
+   * timeout) fails: its batch is kept as is and sent again first, under
+   * the same number, which the database has applied: counted once. New
+   * counts wait in the table meanwhile, and go as the next batch. */
   CHECK(take_n(t, TENANT_A, 1000, 10, T0 + 2000, 5) == 5);
   db->answer_lost = true;
-  CHECK(!ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
+  CHECK(!sync_round(t, "i-1", db, err, sizeof err));
   CHECK(strstr(err, "answer lost") != NULL);
-  db->answer_lost = false;
-  CHECK(ratesync_round(t, "i-1", fake_call, db, err, sizeof err));
-  CHECKF(db->admitted_in == 105, "delivered %" PRIu64, db->admitted_in);
+  {
+    uint64_t lost_batch = db->last_batch;
+
+    CHECK(db->admitted_in == 105 && db->skipped == 0);
+    CHECK(take_n(t, TENANT_A, 1000, 10, T0 + 2000, 3) == 3);
+    CHECK(!sync_round(t, "i-1", db, err, sizeof err));
+    CHECK(db->last_batch == lost_batch && db->skipped == 1);
+    CHECKF(db->admitted_in == 105, "delivered %" PRIu64, db->admitted_in);
+    db->answer_lost = false;
+    CHECK(sync_round(t, "i-1", db, err, sizeof err));
+    CHECK(db->skipped == 2 && db->last_batch == lost_batch + 1);
+  }
+  CHECKF(db->admitted_in == 108, "delivered %" PRIu64, db->admitted_in);
+  /* The database down: nothing written, the batch kept and sent later. */
+  CHECK(take_n(t, TENANT_A, 1000, 10, T0 + 2000, 2) == 2);
+  db->down = true;
+  CHECK(!sync_round(t, "i-1", db, err, sizeof err));
+  db->down = false;
+  CHECK(sync_round(t, "i-1", db, err, sizeof err));
+  CHECKF(db->admitted_in == 110 && db->skipped == 2, "delivered %" PRIu64,
+         db->admitted_in);
   fake_free(db);
   rate_free(t);
 }
@@ -624,22 +677,22 @@ static void test_two_instances(void)
   db->now_ms = T0;
   /* Warm-up on another key: both learn there are two of them. */
   CHECK(take(a, "777", 100, 10, T0, NULL));
-  CHECK(ratesync_round(a, "a", fake_call, db, err, sizeof err));
+  CHECK(sync_round(a, "a", db, err, sizeof err));
   CHECK(take(b, "777", 100, 10, T0, NULL));
-  CHECK(ratesync_round(b, "b", fake_call, db, err, sizeof err));
+  CHECK(sync_round(b, "b", db, err, sizeof err));
   CHECK(take(a, "777", 100, 10, T0, NULL));
-  CHECK(ratesync_round(a, "a", fake_call, db, err, sizeof err));
+  CHECK(sync_round(a, "a", db, err, sizeof err));
   /* A new key, n = 2 on both: 0 + 2 * local + 1 <= 100 gives 50. */
   CHECK(take_n(a, TENANT_A, 100, 10, T0 + 10, 100) == 50);
   CHECK(take_n(b, TENANT_A, 100, 10, T0 + 10, 30) == 30);
   /* a learns 50 (its own): n stays 2 within the window, 25 more. */
-  CHECK(ratesync_round(a, "a", fake_call, db, err, sizeof err));
+  CHECK(sync_round(a, "a", db, err, sizeof err));
   CHECK(take_n(a, TENANT_A, 100, 10, T0 + 20, 100) == 25);
   /* b learns 80: 80 + 2 * local + 1 <= 100 gives 10. */
-  CHECK(ratesync_round(b, "b", fake_call, db, err, sizeof err));
+  CHECK(sync_round(b, "b", db, err, sizeof err));
   CHECK(take_n(b, TENANT_A, 100, 10, T0 + 30, 100) == 10);
-  CHECK(ratesync_round(a, "a", fake_call, db, err, sizeof err));
-  CHECK(ratesync_round(b, "b", fake_call, db, err, sizeof err));
+  CHECK(sync_round(a, "a", db, err, sizeof err));
+  CHECK(sync_round(b, "b", db, err, sizeof err));
   CHECK(db->admitted_in == 3 + 115);
   /* Both know 115 now: nothing more in this window. a, refused, sends a
    * row of 0 to learn the totals. */
@@ -647,7 +700,7 @@ static void test_two_instances(void)
   CHECK(take_n(b, TENANT_A, 100, 10, T0 + 40, 100) == 0);
   rows_before = db->rows_in;
   admitted_before = db->admitted_in;
-  CHECK(ratesync_round(a, "a", fake_call, db, err, sizeof err));
+  CHECK(sync_round(a, "a", db, err, sizeof err));
   CHECK(db->rows_in == rows_before + 1 && db->admitted_in == admitted_before);
   fake_free(db);
   rate_free(a);
@@ -686,7 +739,7 @@ static void simulate(const unsigned demand[3], uint32_t limit, uint32_t seconds,
       take(t[i], "777", 1000000, 60, now, NULL);
       if ((now - T0 + sim_phase[i]) % SIM_SYNC_MS == 0) {
         db->now_ms = now;
-        CHECK(ratesync_round(t[i], names[i], fake_call, db, err, sizeof err));
+        CHECK(sync_round(t[i], names[i], db, err, sizeof err));
       }
     }
   }
@@ -703,8 +756,7 @@ static void simulate(const unsigned demand[3], uint32_t limit, uint32_t seconds,
         per_window[w] += take(t[i], TENANT_A, limit, seconds, now, NULL);
       if ((now - T0 + sim_phase[i]) % SIM_SYNC_MS == 0) {
         db->now_ms = now;
-        CHECK(ratesync_round(t[i], names[i], fake_call, db, err, sizeof err) ==
-              !db->down);
+        CHECK(sync_round(t[i], names[i], db, err, sizeof err) == !db->down);
       }
     }
   }
@@ -831,14 +883,14 @@ static void test_threads(void)
   }
   /* Sync while they take: the state to wait for is "all takers done". */
   while (atomic_load(&takers_left) > 0) {
-    CHECK(ratesync_round(t, "solo", fake_call, db, err, sizeof err));
+    CHECK(sync_round(t, "solo", db, err, sizeof err));
     rounds++;
   }
   for (int i = 0; i < THREAD_TAKERS; i++) {
     pthread_join(th[i], NULL);
     admitted += k[i].admitted;
   }
-  CHECK(ratesync_round(t, "solo", fake_call, db, err, sizeof err));
+  CHECK(sync_round(t, "solo", db, err, sizeof err));
   CHECKF(admitted == THREAD_LIMIT, "admitted %u of %u", admitted, THREAD_LIMIT);
   {
     struct fake_cell key = {

@@ -4,11 +4,16 @@
  * threaded part runs 4 adders over the same tenants and minutes while the
  * main thread keeps taking and puts every other take back, as a failed
  * flush does; in the end every count added is in exactly one take: none
- * lost, none invented, none written twice. */
+ * lost, none invented, none written twice. The "fake database" plays
+ * add_tenant_usage for tusage_flush: it honours batch numbers (a batch at
+ * or below the last one applied adds nothing), can be down (writes
+ * nothing) or lose its answer (writes, then fails, as a timeout after a
+ * commit does). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "test.h"
@@ -351,6 +356,99 @@ static void hammer(size_t capacity)
   tusage_free(t);
 }
 
+/* The fake database of add_tenant_usage. */
+struct fake_usage {
+  uint64_t seq;               /* the last batch applied */
+  uint64_t requests, limited; /* summed over the rows applied */
+  uint64_t calls, skipped;    /* calls; batches applied already */
+  uint64_t last_batch;        /* the number of the last call */
+  bool down, answer_lost;
+};
+
+/* add_tenant_usage, played (tusage_write_fn). */
+static bool fake_write(void *ctx, const struct tusage_row *rows, size_t n,
+                       uint64_t seq, char *err, size_t err_size)
+{
+  struct fake_usage *f = ctx;
+
+  if (f->down) {
+    snprintf(err, err_size, "fake: down");
+    return false;
+  }
+  REQUIRE(seq > 0 && n > 0);
+  f->calls++;
+  f->last_batch = seq;
+  if (seq > f->seq) {
+    f->seq = seq;
+    for (size_t i = 0; i < n; i++) {
+      f->requests += rows[i].requests;
+      f->limited += rows[i].limited;
+    }
+  } else {
+    f->skipped++;
+  }
+  if (f->answer_lost) {
+    snprintf(err, err_size, "fake: answer lost");
+    return false;
+  }
+  return true;
+}
+
+/* A write that committed but lost its answer is kept as is and sent again
+ * first, under its number: counted once; new counts wait meanwhile. */
+static void check_flush_exactly_once(void)
+{
+  struct tusage *t = make(64);
+  struct tusage_batches b = {0};
+  struct fake_usage f = {0};
+  size_t chunk = 2, written = 9;
+  char err[80] = "", id[UUID + 1];
+
+  for (unsigned i = 0; i < 3; i++) {
+    tenant_n(i, id);
+    CHECK(tusage_add(t, id, UUID, 60, 1, 0));
+  }
+  /* Nothing pending: no call. */
+  {
+    struct tusage *empty = make(4);
+
+    CHECK(tusage_flush(empty, &b, &chunk, fake_write, &f, &written, err,
+                       sizeof err));
+    CHECK(written == 0 && f.calls == 0 && b.kept_n == 0);
+    tusage_free(empty);
+  }
+  f.answer_lost = true;
+  CHECK(
+      !tusage_flush(t, &b, &chunk, fake_write, &f, &written, err, sizeof err));
+  CHECK(strstr(err, "answer lost") != NULL && written == 0);
+  CHECK(b.kept_n == 2 && b.kept_seq == 1 && f.requests == 2);
+  CHECK(tusage_pending(t) == 1); /* the row after the batch waits */
+  tenant_n(0, id);
+  CHECK(tusage_add(t, id, UUID, 60, 5, 0));
+  /* Lost again: the kept batch only, nothing newer taken. */
+  CHECK(
+      !tusage_flush(t, &b, &chunk, fake_write, &f, &written, err, sizeof err));
+  CHECK(f.last_batch == 1 && f.skipped == 1 && f.requests == 2);
+  CHECK(b.kept_n == 2 && b.kept_seq == 1 && tusage_pending(t) == 2);
+  f.answer_lost = false;
+  CHECK(tusage_flush(t, &b, &chunk, fake_write, &f, &written, err, sizeof err));
+  CHECKF(f.requests == 8 && f.skipped == 2 && f.last_batch == 2,
+         "requests %" PRIu64 " skipped %" PRIu64, f.requests, f.skipped);
+  CHECK(written == 4 && b.kept_n == 0 && tusage_pending(t) == 0);
+  /* The database down: nothing written, the batch kept and sent later. */
+  CHECK(tusage_add(t, id, UUID, 120, 3, 1));
+  f.down = true;
+  CHECK(
+      !tusage_flush(t, &b, &chunk, fake_write, &f, &written, err, sizeof err));
+  CHECK(strstr(err, "down") != NULL && b.kept_n == 1 && b.kept_seq == 3);
+  f.down = false;
+  CHECK(tusage_flush(t, &b, &chunk, fake_write, &f, &written, err, sizeof err));
+  CHECK(f.requests == 11 && f.limited == 1 && f.skipped == 2);
+  CHECK(f.last_batch == 3 && written == 1 && b.kept_n == 0);
+  tusage_batches_free(&b);
+  tusage_free(t);
+}
+
 int main(void)
 {
   check_new();
@@ -358,6 +456,7 @@ int main(void)
   check_add_take();
   check_capacity_put_back();
   check_json();
+  check_flush_exactly_once();
   hammer(TENANTS * MINUTES);
   hammer(TENANTS * MINUTES / 3);
   return test_finish("tusage");
