@@ -26,7 +26,7 @@ static struct {
   atomic_size_t chunk_now; /* chunk, for /metrics */
   size_t rows_chunk;       /* tenant usage rows the next call takes */
   const char *instance;    /* this instance's UUID (ratesync_instance) */
-  struct tusage_batches batches; /* tenant usage batch numbers, kept batch */
+  struct batches batches;  /* tenant usage batch numbers, kept batch */
   struct ticker ticker;
   bool started;
   size_t lost;      /* hashes the last round could not write */
@@ -175,7 +175,7 @@ int flusher_start(struct usage_set *set, struct tusage *tusage,
   fl.set = set;
   fl.tusage = tusage;
   fl.instance = instance;
-  fl.batches = (struct tusage_batches){.next = 1};
+  fl.batches = (struct batches){.next = 1};
   fl.rows_chunk = FLUSHER_ROWS_FIRST;
   fl.target_ms = (uint64_t)timeout_s * 1000 / 4;
   fl.chunk = FLUSHER_CHUNK_FIRST;
@@ -207,7 +207,7 @@ size_t flusher_stop(size_t *rows_lost)
   fl.started = false;
   if (rows_lost != NULL)
     *rows_lost = fl.rows_lost;
-  tusage_batches_free(&fl.batches);
+  batches_free(&fl.batches);
   return fl.lost;
 }
 

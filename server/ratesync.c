@@ -22,7 +22,7 @@ static struct {
   struct rate_table *table;
   struct db_conn *conn; /* the thread's own connection */
   char instance[TOKEN_UUID_LEN + 1];
-  struct ratesync_batches batches;
+  struct batches batches;
   struct ticker ticker;
   bool started;
   bool failing; /* the last round failed: logged once per change */
@@ -99,35 +99,25 @@ static bool ratesync_call(struct rate_table *t, const char *instance,
   return r == DB_OK;
 }
 
-void ratesync_batches_free(struct ratesync_batches *b)
-{
-  free(b->kept);
-  b->kept = NULL;
-  b->kept_n = 0;
-  b->kept_seq = 0;
-}
-
 bool ratesync_round(struct rate_table *t, const char *instance,
-                    struct ratesync_batches *b, ratesync_call_fn *call,
-                    void *ctx, char *err, size_t err_size)
+                    struct batches *b, ratesync_call_fn *call, void *ctx,
+                    char *err, size_t err_size)
 {
   struct rate_count *rows = NULL;
   size_t n, done = 0;
 
-  if (b->next == 0)
-    b->next = 1;
   /* The kept batch first, as is; newer counts wait in the table. */
   if (b->kept_n > 0) {
     if (!ratesync_call(t, instance, b->kept_seq, call, ctx, b->kept, b->kept_n,
                        err, err_size))
       return false;
-    ratesync_batches_free(b);
+    batches_free(b);
   }
   n = rate_collect(t, &rows);
   /* Nothing to count: a call for the totals and the clock, nothing kept. */
   if (n == 0)
-    return ratesync_call(t, instance, b->next++, call, ctx, NULL, 0, err,
-                         err_size);
+    return ratesync_call(t, instance, batches_number(b), call, ctx, NULL, 0,
+                         err, err_size);
   while (done < n) {
     size_t end = n - done <= RATESYNC_CALL_MAX ? n : done + RATESYNC_CALL_MAX;
     uint64_t seq;
@@ -141,14 +131,11 @@ bool ratesync_round(struct rate_table *t, const char *instance,
       if (cut > done)
         end = cut;
     }
-    seq = b->next++;
+    seq = batches_number(b);
     if (!ratesync_call(t, instance, seq, call, ctx, rows + done, end - done,
                        err, err_size)) {
       rate_put_back(t, rows + end, n - end);
-      memmove(rows, rows + done, (end - done) * sizeof *rows);
-      b->kept = rows;
-      b->kept_n = end - done;
-      b->kept_seq = seq;
+      batches_keep(b, rows, sizeof *rows, done, end - done, seq);
       return false;
     }
     done = end;
@@ -208,7 +195,7 @@ int ratesync_start(struct rate_table *t, unsigned interval_ms,
   }
   if (ratesync_instance_init(err, err_size) != 0)
     return -1;
-  rs.batches = (struct ratesync_batches){.next = 1};
+  rs.batches = (struct batches){.next = 1};
   rs.table = t;
   rs.failing = false;
   rs.conn = db_conn_open(group, err, err_size);
@@ -239,7 +226,7 @@ void ratesync_stop(void)
   /* Nothing is sent any more: a kept batch joins what waits in the table. */
   if (rs.batches.kept_n > 0)
     rate_put_back(rs.table, rs.batches.kept, rs.batches.kept_n);
-  ratesync_batches_free(&rs.batches);
+  batches_free(&rs.batches);
 }
 
 void ratesync_get_stats(struct ratesync_stats *out)

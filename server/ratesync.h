@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batches.h"
 #include "db.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -50,22 +51,11 @@ typedef enum db_result ratesync_call_fn(void *ctx, const char *instance,
  * escape. */
 char *ratesync_json(const struct rate_count *rows, size_t n, size_t *len);
 
-/* An instance's batch numbers and its kept batch. */
-struct ratesync_batches {
-  uint64_t next;           /* the next new batch's number; 0 is taken as 1 */
-  struct rate_count *kept; /* the kept batch's rows (malloc'd), or NULL */
-  size_t kept_n;           /* its rows */
-  uint64_t kept_seq;       /* its number */
-};
-
 /* One round for table t as instance, through call, numbering batches in
  * b; true when every call worked (the reason of a failure is in err). */
 bool ratesync_round(struct rate_table *t, const char *instance,
-                    struct ratesync_batches *b, ratesync_call_fn *call,
-                    void *ctx, char *err, size_t err_size);
-
-/* Frees b's kept batch (its counts are then lost). */
-void ratesync_batches_free(struct ratesync_batches *b);
+                    struct batches *b, ratesync_call_fn *call, void *ctx,
+                    char *err, size_t err_size);
 
 /* Starts the thread for t: a round every interval_ms (0: no thread, the
  * limits are each instance's own; returns 0; t NULL: -1), at most retry_max_ms

@@ -188,35 +188,30 @@ long tusage_json(char *out, size_t out_size, const struct tusage_row *rows,
   return (long)at;
 }
 
-bool tusage_flush(struct tusage *t, struct tusage_batches *b,
-                  const size_t *chunk, tusage_write_fn *write, void *ctx,
-                  size_t *written, char *err, size_t err_size)
+bool tusage_flush(struct tusage *t, struct batches *b, const size_t *chunk,
+                  tusage_write_fn *write, void *ctx, size_t *written, char *err,
+                  size_t err_size)
 {
   struct tusage_row *rows = NULL;
   size_t n, done = 0;
 
   *written = 0;
-  if (b->next == 0)
-    b->next = 1;
   if (b->kept_n > 0) {
     if (!write(ctx, b->kept, b->kept_n, b->kept_seq, err, err_size))
       return false;
     *written += b->kept_n;
-    tusage_batches_free(b);
+    batches_free(b);
   }
   n = tusage_take(t, &rows);
   while (done < n) {
     size_t size = *chunk > 0 ? *chunk : 1;
     size_t len = n - done < size ? n - done : size;
-    uint64_t seq = b->next++;
+    uint64_t seq = batches_number(b);
 
     if (!write(ctx, rows + done, len, seq, err, err_size)) {
       /* Kept as is; the rows not sent yet go back to wait. */
       tusage_put_back(t, rows + done + len, n - done - len);
-      memmove(rows, rows + done, len * sizeof *rows);
-      b->kept = rows;
-      b->kept_n = len;
-      b->kept_seq = seq;
+      batches_keep(b, rows, sizeof *rows, done, len, seq);
       return false;
     }
     done += len;
@@ -224,14 +219,6 @@ bool tusage_flush(struct tusage *t, struct tusage_batches *b,
   }
   free(rows);
   return true;
-}
-
-void tusage_batches_free(struct tusage_batches *b)
-{
-  free(b->kept);
-  b->kept = NULL;
-  b->kept_n = 0;
-  b->kept_seq = 0;
 }
 
 size_t tusage_pending(const struct tusage *t)

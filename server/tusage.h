@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batches.h"
 #include "metrics.h"
 #include "token.h"
 
@@ -87,19 +88,10 @@ void tusage_put_back(struct tusage *t, const struct tusage_row *rows, size_t n);
 long tusage_json(char *out, size_t out_size, const struct tusage_row *rows,
                  size_t n);
 
-/* Batches: each write of rows carries a number, rising from 1 for the
- * process, and add_tenant_usage adds a batch at or below the last one it
- * applied for this instance nothing: a batch whose write failed in any way
- * (the database may have committed it and lost the answer) is "kept" as
- * is, the same rows under the same number, and written again first, before
- * anything newer is taken; only a write that answered OK retires it. New
- * counts wait in the table meanwhile (bounded as ever). */
-struct tusage_batches {
-  uint64_t next;           /* the next new batch's number; 0 is taken as 1 */
-  struct tusage_row *kept; /* the kept batch's rows (malloc'd), or NULL */
-  size_t kept_n;           /* its rows */
-  uint64_t kept_seq;       /* its number */
-};
+/* Batches (batches.h): add_tenant_usage adds nothing for a batch at or
+ * below the last one it applied for this instance; a kept batch is written
+ * again first, before anything newer is taken. New counts wait in the
+ * table meanwhile (bounded as ever). */
 
 /* Writes rows[0..n) as batch seq; true once the database answered OK,
  * else the reason is in err. */
@@ -112,12 +104,9 @@ typedef bool tusage_write_fn(void *ctx, const struct tusage_row *rows, size_t n,
  * with the next number. On a failure the batch is kept in b and the rows
  * after it are put back. True when everything was written; *written gets
  * the rows written. */
-bool tusage_flush(struct tusage *t, struct tusage_batches *b,
-                  const size_t *chunk, tusage_write_fn *write, void *ctx,
-                  size_t *written, char *err, size_t err_size);
-
-/* Frees b's kept batch (its rows are then lost). */
-void tusage_batches_free(struct tusage_batches *b);
+bool tusage_flush(struct tusage *t, struct batches *b, const size_t *chunk,
+                  tusage_write_fn *write, void *ctx, size_t *written, char *err,
+                  size_t err_size);
 
 /* Rows held now, and answers dropped (requests and limited) since
  * tusage_new; read without the lock, so a value may be a moment old. */

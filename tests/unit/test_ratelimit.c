@@ -436,7 +436,7 @@ struct fake_db {
   uint64_t seq[FAKE_INSTANCES]; /* the last batch applied, per instance */
   uint64_t skipped, last_batch; /* batches applied already; the last sent */
   /* The instances' own side: their batch numbers and kept batch. */
-  struct ratesync_batches client[FAKE_INSTANCES];
+  struct batches client[FAKE_INSTANCES];
 };
 
 static int fake_instance(struct fake_db *db, const char *id)
@@ -588,7 +588,7 @@ static struct fake_db *fake_new(void)
 static void fake_free(struct fake_db *db)
 {
   for (int i = 0; i < FAKE_INSTANCES; i++)
-    ratesync_batches_free(&db->client[i]);
+    batches_free(&db->client[i]);
   pthread_mutex_destroy(&db->lock);
   free(db);
 }
@@ -597,7 +597,7 @@ static void fake_free(struct fake_db *db)
 static bool sync_round(struct rate_table *t, const char *id, struct fake_db *db,
                        char *err, size_t err_size)
 {
-  struct ratesync_batches *b;
+  struct batches *b;
 
   pthread_mutex_lock(&db->lock);
   b = &db->client[fake_instance(db, id)];

@@ -399,7 +399,7 @@ static bool fake_write(void *ctx, const struct tusage_row *rows, size_t n,
 static void check_flush_exactly_once(void)
 {
   struct tusage *t = make(64);
-  struct tusage_batches b = {0};
+  struct batches b = {0};
   struct fake_usage f = {0};
   size_t chunk = 2, written = 9;
   char err[80] = "", id[UUID + 1];
@@ -445,7 +445,7 @@ static void check_flush_exactly_once(void)
   CHECK(tusage_flush(t, &b, &chunk, fake_write, &f, &written, err, sizeof err));
   CHECK(f.requests == 11 && f.limited == 1 && f.skipped == 2);
   CHECK(f.last_batch == 3 && written == 1 && b.kept_n == 0);
-  tusage_batches_free(&b);
+  batches_free(&b);
   tusage_free(t);
 }
 
