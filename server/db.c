@@ -562,13 +562,13 @@ static bool db_rate_take_row(const struct db_rate_row *r,
 
 /* Runs the rate sync call on t's connection and reads every result set:
  * one of DB_RCOLS columns (its rows into out), or of one column (now_ms
- * alone: the answer to an empty input). *committed: the CALL ran (its
- * counts are in), whatever came of its answer. */
-static enum db_result
-db_execute_rate_sync(struct db_conn *t, const char *instance, uint64_t batch,
-                     const char *json, size_t json_len, struct rate_total *out,
-                     size_t cap, size_t *n, uint64_t *now_ms, bool *committed,
-                     char *err, size_t err_size)
+ * alone: the answer to an empty input). */
+static enum db_result db_execute_rate_sync(struct db_conn *t,
+                                           const char *instance, uint64_t batch,
+                                           const char *json, size_t json_len,
+                                           struct rate_total *out, size_t cap,
+                                           size_t *n, uint64_t *now_ms,
+                                           char *err, size_t err_size)
 {
   MYSQL_STMT *stmt;
   MYSQL_BIND param[3];
@@ -601,7 +601,6 @@ db_execute_rate_sync(struct db_conn *t, const char *instance, uint64_t batch,
     db_rate_bind(r, (enum db_rate_col)c, NULL, 0);
   if (mysql_stmt_bind_param(stmt, param) != 0 || mysql_stmt_execute(stmt) != 0)
     goto failed;
-  *committed = true; /* the routine commits before it answers */
   do {
     unsigned fields = mysql_stmt_field_count(stmt);
     /* now_ms alone is bound as the last column's buffer. */
@@ -873,13 +872,12 @@ enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
                                    uint64_t batch, const char *json,
                                    size_t json_len, struct rate_total *out,
                                    size_t cap, size_t *n_out, uint64_t *now_ms,
-                                   bool *committed, char *err, size_t err_size)
+                                   char *err, size_t err_size)
 {
   struct db_attempt a = {0};
   enum db_result r;
 
   *n_out = 0;
-  *committed = false;
   if (instance == NULL || json == NULL || batch == 0) {
     snprintf(err, err_size, "rate sync: no instance, batch or counts");
     return DB_ERROR;
@@ -890,7 +888,7 @@ enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
     if ((r = db_ready(c, &a, err, err_size)) != DB_OK)
       return r;
     r = db_execute_rate_sync(c, instance, batch, json, json_len, out, cap,
-                             n_out, now_ms, committed, err, err_size);
+                             n_out, now_ms, err, err_size);
   } while (db_again(c, &a, &r, err));
   return r;
 }

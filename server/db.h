@@ -123,15 +123,14 @@ enum db_result db_probe(struct db_conn *c, char *err, size_t err_size);
  * database has committed and answered as the routine promises (more rows
  * than cap, a NULL or truncated column, no now_ms: DB_ERROR); else the
  * reason is in err, and the same batch may be sent again: a batch the
- * database applied already adds nothing, and answers the totals. *committed
- * is true once the CALL ran, even when its answer then failed. instance or
- * json NULL, batch 0: DB_ERROR, nothing sent. */
+ * database applied already adds nothing, and answers the totals. instance
+ * or json NULL, batch 0: DB_ERROR, nothing sent. */
 #define DB_RATE_SYNC_MAX 20000 /* rows sync_tenant_rate_counts takes */
 enum db_result db_sync_rate_counts(struct db_conn *c, const char *instance,
                                    uint64_t batch, const char *json,
                                    size_t json_len, struct rate_total *out,
                                    size_t cap, size_t *n_out, uint64_t *now_ms,
-                                   bool *committed, char *err, size_t err_size);
+                                   char *err, size_t err_size);
 
 /* Checks that the database answers (COM_PING on c). */
 enum db_result db_ping(struct db_conn *c, char *err, size_t err_size);

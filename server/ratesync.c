@@ -77,7 +77,6 @@ static bool ratesync_call(struct rate_table *t, const char *instance,
   char *json = ratesync_json(rows, n, &len);
   struct rate_total *totals = malloc((n > 0 ? n : 1) * sizeof *totals);
   uint64_t now_ms = 0, sent_ms;
-  bool committed = false;
   enum db_result r;
 
   if (json == NULL || totals == NULL) {
@@ -87,8 +86,8 @@ static bool ratesync_call(struct rate_table *t, const char *instance,
     return false;
   }
   sent_ms = rate_clock_local_ms();
-  r = call(ctx, instance, seq, json, len, totals, n, &got, &now_ms, &committed,
-           err, err_size);
+  r = call(ctx, instance, seq, json, len, totals, n, &got, &now_ms, err,
+           err_size);
   if (r == DB_OK) {
     rate_apply(t, totals, got);
     if (now_ms > 0)
@@ -149,10 +148,10 @@ static enum db_result ratesync_db(void *ctx, const char *instance,
                                   uint64_t batch, const char *json,
                                   size_t json_len, struct rate_total *out,
                                   size_t cap, size_t *n_out, uint64_t *now_ms,
-                                  bool *committed, char *err, size_t err_size)
+                                  char *err, size_t err_size)
 {
   return db_sync_rate_counts(ctx, instance, batch, json, json_len, out, cap,
-                             n_out, now_ms, committed, err, err_size);
+                             n_out, now_ms, err, err_size);
 }
 
 /* One round of the thread, counted, its failures logged once per change.

@@ -42,8 +42,8 @@ typedef enum db_result ratesync_call_fn(void *ctx, const char *instance,
                                         uint64_t batch, const char *json,
                                         size_t json_len, struct rate_total *out,
                                         size_t cap, size_t *n_out,
-                                        uint64_t *now_ms, bool *committed,
-                                        char *err, size_t err_size);
+                                        uint64_t *now_ms, char *err,
+                                        size_t err_size);
 
 /* The JSON array of rows[0..n) that sync_tenant_rate_counts takes, in a
  * malloc'd NUL-terminated string (the caller frees it), its length in

@@ -193,15 +193,14 @@ static void test_bad_input(void)
     struct rate_total tot[1];
     size_t n = 9;
     uint64_t now_ms = 0;
-    bool committed = true;
 
-    CHECK(db_sync_rate_counts(NULL, NULL, 1, "[]", 2, tot, 1, &n, &now_ms,
-                              &committed, err, sizeof err) == DB_ERROR);
-    CHECK(n == 0 && !committed && strstr(err, "no instance") != NULL);
-    CHECK(db_sync_rate_counts(NULL, "x", 1, NULL, 0, tot, 1, &n, &now_ms,
-                              &committed, err, sizeof err) == DB_ERROR);
-    CHECK(db_sync_rate_counts(NULL, "x", 0, "[]", 2, tot, 1, &n, &now_ms,
-                              &committed, err, sizeof err) == DB_ERROR);
+    CHECK(db_sync_rate_counts(NULL, NULL, 1, "[]", 2, tot, 1, &n, &now_ms, err,
+                              sizeof err) == DB_ERROR);
+    CHECK(n == 0 && strstr(err, "no instance") != NULL);
+    CHECK(db_sync_rate_counts(NULL, "x", 1, NULL, 0, tot, 1, &n, &now_ms, err,
+                              sizeof err) == DB_ERROR);
+    CHECK(db_sync_rate_counts(NULL, "x", 0, "[]", 2, tot, 1, &n, &now_ms, err,
+                              sizeof err) == DB_ERROR);
   }
   CHECK(rate_dropped(t) == 0);
   rate_free(t);
@@ -490,8 +489,8 @@ static uint64_t fake_sum(const struct fake_db *db, const struct fake_cell *k,
 static enum db_result fake_call(void *ctx, const char *instance, uint64_t batch,
                                 const char *json, size_t json_len,
                                 struct rate_total *out, size_t cap,
-                                size_t *n_out, uint64_t *now_ms,
-                                bool *committed, char *err, size_t err_size)
+                                size_t *n_out, uint64_t *now_ms, char *err,
+                                size_t err_size)
 {
   struct fake_db *db = ctx;
   struct fake_cell in[RATESYNC_CALL_MAX];
@@ -501,7 +500,6 @@ static enum db_result fake_call(void *ctx, const char *instance, uint64_t batch,
   bool fresh;
 
   *n_out = 0;
-  *committed = false;
   REQUIRE(strlen(json) == json_len && json[0] == '[');
   pthread_mutex_lock(&db->lock);
   if (db->down) {
@@ -566,7 +564,6 @@ static enum db_result fake_call(void *ctx, const char *instance, uint64_t batch,
     o->instances = (uint32_t)__builtin_popcount(seen);
   }
   *now_ms = db->now_ms;
-  *committed = true;
   if (db->answer_lost) {
     pthread_mutex_unlock(&db->lock);
     snprintf(err, err_size, "fake: answer lost");
