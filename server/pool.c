@@ -279,6 +279,9 @@ static void *pool_thread_main(void *arg)
      * for a thread that can work is spent on it. */
     if (rest_us > 0 && !pool.stopping) {
       struct timespec until = clock_deadline_us(rest_us);
+      /* Items that waited for this thread's call to end (pool_wake) go
+       * to another thread. */
+      pool_wake();
       pthread_cond_timedwait(&pool.rest, &pool.lock, &until);
       continue;
     }

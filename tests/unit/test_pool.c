@@ -10,8 +10,10 @@
  * equal tokens sent once whatever ability each item asks, each ability
  * decided on the token's abilities; shedding when queue_max wait; deadlines
  * answered VERDICT_TIMEOUT by the expiry thread while the database hangs; a
- * failed call; stop with items parked (VERDICT_STOPPING for the queued, the
- * running batch still answered, POOL_CLOSED after). */
+ * failed call; an item waiting for a call that fails handed to another
+ * connection while the failed one rests; stop with items parked
+ * (VERDICT_STOPPING for the queued, the running batch still answered,
+ * POOL_CLOSED after). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -27,6 +29,7 @@ static struct {
   pthread_cond_t changed; /* any field below changed */
   bool held;              /* verify calls wait while true */
   bool fail;              /* verify calls answer DB_ERROR */
+  unsigned fail_next;     /* so many next verify calls answer DB_ERROR */
   unsigned calls;         /* verify calls begun */
   size_t last_n;          /* checks in the last verify call */
   unsigned answered;      /* items answered (done calls) */
@@ -34,6 +37,7 @@ static struct {
 
 struct db_conn {
   const char *group;
+  bool resting; /* after a failed call: waits to reconnect, takes nothing */
 };
 
 struct db_conn *db_conn_open(const char *group, char *err, size_t err_size)
@@ -75,16 +79,18 @@ enum db_result db_verify_hashes(struct db_conn *c, const unsigned char *hashes,
 {
   bool fail;
 
-  (void)c;
   pthread_mutex_lock(&db.lock);
   db.calls++;
   db.last_n = n;
   pthread_cond_broadcast(&db.changed);
   while (db.held)
     pthread_cond_wait(&db.changed, &db.lock);
-  fail = db.fail;
+  fail = db.fail || db.fail_next > 0;
+  if (db.fail_next > 0)
+    db.fail_next--;
   pthread_mutex_unlock(&db.lock);
   if (fail) {
+    c->resting = true;
     snprintf(err, err_size, "stub: failing");
     return DB_ERROR;
   }
@@ -121,10 +127,11 @@ enum db_result db_revoke_leaked(struct db_conn *c, const char *token, char *err,
   return DB_OK;
 }
 
+/* A connection whose call failed rests for a minute: longer than any test
+ * waits (pool_stop wakes it). */
 uint64_t db_backoff_left_us(const struct db_conn *c)
 {
-  (void)c;
-  return 0;
+  return c->resting ? 60000000 : 0;
 }
 
 bool db_take_warning(char *out, size_t out_size)
@@ -201,6 +208,7 @@ static void reset(void)
 {
   pthread_mutex_lock(&db.lock);
   db.held = db.fail = false;
+  db.fail_next = 0;
   db.calls = db.answered = 0;
   db.last_n = 0;
   pthread_mutex_unlock(&db.lock);
@@ -208,11 +216,13 @@ static void reset(void)
 
 static const char *const test_groups[] = {"stub"};
 
-/* One connection, so that a held call keeps every other item queued. */
-static void start(unsigned queue_max, unsigned timeout_ms)
+/* One connection, so that a held call keeps every other item queued (two
+ * with start2). */
+static void start_n(unsigned connections, unsigned queue_max,
+                    unsigned timeout_ms)
 {
   const struct pool_settings s = {
-      .connections = 1,
+      .connections = connections,
       .batch_max = 8,
       .queue_max = queue_max,
       .queue_timeout_ms = timeout_ms,
@@ -224,6 +234,11 @@ static void start(unsigned queue_max, unsigned timeout_ms)
 
   reset();
   REQUIRE(pool_start(&s, err, sizeof err) == 0);
+}
+
+static void start(unsigned queue_max, unsigned timeout_ms)
+{
+  start_n(1, queue_max, timeout_ms);
 }
 
 static void test_one(void)
@@ -350,6 +365,32 @@ static void test_failure(void)
   pool_stop();
 }
 
+/* An item that waited for a running call (too few to be worth a call of
+ * their own) goes to another connection when that call fails and its
+ * connection rests: it is not left queued until its deadline. */
+static void test_rest_hands_over(void)
+{
+  struct test_item failing, waiting;
+
+  start_n(2, 4, 600000);
+  hold(true);
+  pthread_mutex_lock(&db.lock);
+  db.fail_next = 1;
+  pthread_mutex_unlock(&db.lock);
+  run_held(&failing, 'f');
+  test_item_init(&waiting, 'w');
+  CHECK(pool_submit(&waiting.item) == POOL_QUEUED);
+  hold(false);
+  wait_done(&failing);
+  CHECK(failing.item.verdict.state == VERDICT_DB_ERROR);
+  wait_done(&waiting); /* without the hand-over: CTest's timeout */
+  CHECK(waiting.item.verdict.state == VERDICT_VALID);
+  pthread_mutex_lock(&db.lock);
+  CHECKF(db.calls == 2, "calls %u, expected 2", db.calls);
+  pthread_mutex_unlock(&db.lock);
+  pool_stop();
+}
+
 static void *stopper(void *arg)
 {
   (void)arg;
@@ -397,6 +438,7 @@ int main(void)
   test_batch_and_shed();
   test_deadline();
   test_failure();
+  test_rest_hands_over();
   test_stop_parked();
   return test_finish("pool");
 }
