@@ -82,3 +82,57 @@ BEGIN
 END//
 
 DELIMITER ;
+
+-- (1d) step by step: what a CALL of 16 packed hashes costs the server, one
+-- part at a time, measured beside verify_tenant_token_hashes and
+-- authorize_tenant_token_hashes by bench/run --tune. Each returns the
+-- position and the word 'valid' first, as dbload --hashes counts them, and
+-- skips the installed routines' input checks (bench input is well formed).
+
+DELIMITER //
+
+-- 1d-a: the CALL and the walk of the sequence over the given positions; no
+-- table read.
+CREATE OR REPLACE PROCEDURE tune1d_a_sequence(IN p_hashes LONGBLOB)
+  READS SQL DATA SQL SECURITY DEFINER
+BEGIN
+  DECLARE v_count BIGINT UNSIGNED DEFAULT LENGTH(p_hashes) DIV 32;
+  SELECT s.seq AS pos, 'valid' AS state
+    FROM seq_0_to_255 s
+   WHERE s.seq < v_count;
+END//
+
+-- 1d-b: plus one primary-key read of tenant_tokens per hash.
+CREATE OR REPLACE PROCEDURE tune1d_b_token_read(IN p_hashes LONGBLOB)
+  READS SQL DATA SQL SECURITY DEFINER
+BEGIN
+  DECLARE v_count BIGINT UNSIGNED DEFAULT LENGTH(p_hashes) DIV 32;
+  SELECT s.seq AS pos, 'valid' AS state
+    FROM seq_0_to_255 s
+         STRAIGHT_JOIN tenant_tokens k FORCE INDEX (PRIMARY)
+           ON k.token_hash = SUBSTRING(p_hashes, s.seq * 32 + 1, 32)
+   WHERE s.seq < v_count;
+END//
+
+-- 1d-c: plus verify_tenant_token_hashes' columns that come from the token
+-- (state without the tenant's suspension), in order; no tenants read.
+CREATE OR REPLACE PROCEDURE tune1d_c_token_columns(IN p_hashes LONGBLOB)
+  READS SQL DATA SQL SECURITY DEFINER
+BEGIN
+  DECLARE v_count BIGINT UNSIGNED DEFAULT LENGTH(p_hashes) DIV 32;
+  DECLARE v_now TIMESTAMP(6) DEFAULT SYSDATE(6);
+  SELECT s.seq AS pos,
+         CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+              WHEN k.expires_at IS NOT NULL AND k.expires_at <= v_now THEN 'expired'
+              ELSE 'valid' END AS state,
+         k.tenant_id AS tenant_id, k.id AS token_id, k.abilities AS abilities,
+         FLOOR(UNIX_TIMESTAMP(k.created_at)) AS issued_at,
+         FLOOR(UNIX_TIMESTAMP(k.expires_at)) AS expires_at
+    FROM seq_0_to_255 s
+         STRAIGHT_JOIN tenant_tokens k FORCE INDEX (PRIMARY)
+           ON k.token_hash = SUBSTRING(p_hashes, s.seq * 32 + 1, 32)
+   WHERE s.seq < v_count
+   ORDER BY s.seq;
+END//
+
+DELIMITER ;
