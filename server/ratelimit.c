@@ -165,6 +165,7 @@ fail:
     pthread_mutex_destroy(&t->locks[--shards_ready]);
   free(t->pending.rows);
   free(t->slots);
+  free(t->dirty);
   free(t);
   return NULL;
 }
@@ -802,7 +803,7 @@ size_t rate_bytes(const struct rate_table *t)
 {
   if (t == NULL)
     return 0;
-  return sizeof *t + t->sets * RATE_WAYS * sizeof *t->slots +
+  return sizeof *t + t->sets * RATE_WAYS * sizeof *t->slots + t->sets +
          t->pending.cap * sizeof *t->pending.rows;
 }
 

@@ -198,10 +198,10 @@ void rate_put_back(struct rate_table *t, const struct rate_count *rows,
  * with another window length, or a malformed scope, are skipped. */
 void rate_apply(struct rate_table *t, const struct rate_total *rows, size_t n);
 
-/* Occupied slots, allocated slots, bytes allocated (slots and the pending
- * list), evictions, counts dropped from a full pending list; 0 for a NULL
- * t, as rate_collect answers, and rate_set_synced, rate_put_back and
- * rate_apply do nothing with it. */
+/* Occupied slots, allocated slots, bytes allocated (slots, a byte per
+ * set for rate_collect, the pending list), evictions, counts dropped from
+ * a full pending list; 0 for a NULL t, as rate_collect answers, and
+ * rate_set_synced, rate_put_back and rate_apply do nothing with it. */
 size_t rate_entries(struct rate_table *t);
 size_t rate_slots(const struct rate_table *t);
 size_t rate_bytes(const struct rate_table *t);
