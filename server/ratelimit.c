@@ -599,19 +599,31 @@ static bool rate_sendable(const struct rate_count *c)
          (c->window + 2) * c->seconds <= RATE_WINDOW_END_MAX;
 }
 
+/* Grows the array *rows of capacity *cap to hold at least want rows
+ * (1024 at first, then doubling); false out of memory, *rows unchanged. */
+static bool rate_reserve(struct rate_count **rows, size_t *cap, size_t want)
+{
+  size_t ncap = *cap;
+  struct rate_count *p;
+
+  if (want <= ncap)
+    return true;
+  while (ncap < want)
+    ncap = ncap == 0 ? 1024 : ncap * 2;
+  p = realloc(*rows, ncap * sizeof *p);
+  if (p == NULL)
+    return false;
+  *rows = p;
+  *cap = ncap;
+  return true;
+}
+
 /* Appends c to the growing array *rows; false out of memory. */
 static bool rate_push(struct rate_count **rows, size_t *n, size_t *cap,
                       const struct rate_count *c)
 {
-  if (*n == *cap) {
-    size_t ncap = *cap == 0 ? 1024 : *cap * 2;
-    struct rate_count *p = realloc(*rows, ncap * sizeof *p);
-
-    if (p == NULL)
-      return false;
-    *rows = p;
-    *cap = ncap;
-  }
+  if (!rate_reserve(rows, cap, *n + 1))
+    return false;
   (*rows)[(*n)++] = *c;
   return true;
 }
@@ -640,17 +652,10 @@ size_t rate_collect(struct rate_table *t, struct rate_count **out)
 
       if (e->scope == 0 || need == 0)
         continue;
-      if (n + need > cap) {
-        size_t ncap = cap == 0 ? 1024 : cap * 2;
-        struct rate_count *p = realloc(rows, ncap * sizeof *p);
-
-        if (p == NULL) {
-          full = true; /* the rest waits for the next collect */
-          t->dirty[set] = 1;
-          break;
-        }
-        rows = p;
-        cap = ncap;
+      if (!rate_reserve(&rows, &cap, n + need)) {
+        full = true; /* the rest waits for the next collect */
+        t->dirty[set] = 1;
+        break;
       }
       if (e->pend_prev > 0 && e->win > 0) {
         rows[n++] = rate_row(e, e->win - 1, e->pend_prev);
