@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "siphash.h"
+#include "token.h"
 
 struct rate_entry {
   char id[RATE_ID_MAX]; /* not NUL-terminated: id_len bytes */
@@ -43,6 +44,8 @@ struct rate_entry {
 
 _Static_assert(sizeof(struct rate_entry) == RATE_ENTRY_BYTES,
                "RATE_ENTRY_BYTES is the documented memory cost");
+_Static_assert(RATE_ID_MAX == TOKEN_UUID_LEN,
+               "a tenant's key is its UUID text (token_uuid_text)");
 
 struct rate_pending {
   pthread_mutex_t lock;
@@ -96,20 +99,13 @@ static bool rate_key_text(enum rate_scope scope, const char *id,
     *len = i;
     return i >= 1 && id[i] == '\0' && id[0] != '0';
   }
-  if (scope != RATE_TENANT)
+  if (scope != RATE_TENANT ||
+      !token_uuid_text(id, strnlen(id, RATE_ID_MAX + 1)))
     return false;
-  for (; i < RATE_ID_MAX && id[i] != '\0'; i++) {
-    char c = id[i];
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-    if (dash ? c != '-'
-             : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                 (c >= 'A' && c <= 'F')))
-      return false;
-    out[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
-  }
+  for (; i < RATE_ID_MAX; i++)
+    out[i] = id[i] >= 'A' && id[i] <= 'F' ? (char)(id[i] - 'A' + 'a') : id[i];
   *len = i;
-  return i == RATE_ID_MAX && id[i] == '\0';
+  return true;
 }
 
 struct rate_table *rate_new(size_t entries, char *err, size_t err_size)

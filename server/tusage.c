@@ -88,22 +88,6 @@ static const struct swaptable_kind tusage_kind = {
     .weight = tusage_weight,
 };
 
-bool tusage_tenant_valid(const char *tenant, size_t len)
-{
-  if (tenant == NULL || len != TOKEN_UUID_LEN)
-    return false;
-  for (size_t i = 0; i < len; i++) {
-    char c = tenant[i];
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-    if (dash ? c != '-'
-             : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                 (c >= 'A' && c <= 'F')))
-      return false;
-  }
-  return true;
-}
-
 struct tusage *tusage_new(size_t capacity, char *err, size_t err_size)
 {
   struct tusage *t = malloc(sizeof *t);
@@ -133,7 +117,7 @@ bool tusage_add(struct tusage *t, const char *tenant, size_t tenant_len,
 {
   struct tusage_row add;
 
-  if (!tusage_tenant_valid(tenant, tenant_len) || unix_s < 0)
+  if (!token_uuid_text(tenant, tenant_len) || unix_s < 0)
     return false;
   memcpy(add.tenant, tenant, TOKEN_UUID_LEN);
   add.tenant[TOKEN_UUID_LEN] = '\0';
@@ -168,7 +152,7 @@ long tusage_json(char *out, size_t out_size, const struct tusage_row *rows,
   for (size_t i = 0; i < n; i++) {
     const struct tusage_row *r = &rows[i];
 
-    if (!tusage_tenant_valid(r->tenant, strnlen(r->tenant, sizeof r->tenant)) ||
+    if (!token_uuid_text(r->tenant, strnlen(r->tenant, sizeof r->tenant)) ||
         r->minute < 0 || r->minute % 60 != 0 ||
         r->requests > TUSAGE_COUNT_MAX || r->limited > TUSAGE_COUNT_MAX)
       return -1;

@@ -54,11 +54,6 @@ struct tusage *tusage_new(size_t capacity, char *err, size_t err_size);
  * may be running on it. */
 void tusage_free(struct tusage *t);
 
-/* True when tenant[0..TOKEN_UUID_LEN) is UUID text: 8-4-4-4-12 digits of
- * 0-9 a-f A-F, the dashes in their places. Read as pointer plus length:
- * a NUL inside is refused. */
-bool tusage_tenant_valid(const char *tenant, size_t len);
-
 /* Adds requests and limited to tenant's row of the minute holding unix_s.
  * True when counted; false when tenant is NULL or no UUID text (refused,
  * nothing counted), unix_s is negative, or the table is full (dropped,
@@ -82,7 +77,7 @@ void tusage_put_back(struct tusage *t, const struct tusage_row *rows, size_t n);
  * {"tenant":"<uuid>","minute":N,"requests":N,"limited":N} in the rows'
  * order, into out[0..out_size), NUL-terminated; n * TUSAGE_JSON_ROW_MAX +
  * 3 bytes always suffice. The tenant is copied only when it is UUID text
- * (tusage_tenant_valid), so nothing needs escaping. Returns the length, or
+ * (token_uuid_text, token.h), so nothing needs escaping. Returns the length, or
  * -1 when a row is not one tusage_add would have made (a count over
  * TUSAGE_COUNT_MAX among them) or out is too small. */
 long tusage_json(char *out, size_t out_size, const struct tusage_row *rows,

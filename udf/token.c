@@ -119,6 +119,22 @@ int token_sha256(const void *s, size_t len, unsigned char out[TOKEN_HASH_LEN])
   return 0;
 }
 
+bool token_uuid_text(const char *s, size_t len)
+{
+  if (s == NULL || len != TOKEN_UUID_LEN)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+    if (dash ? c != '-'
+             : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                 (c >= 'A' && c <= 'F')))
+      return false;
+  }
+  return true;
+}
+
 int token_uuid_v4(char out[TOKEN_UUID_LEN])
 {
   static const char hex[] = "0123456789abcdef";

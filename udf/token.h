@@ -61,4 +61,9 @@ int token_sha256(const void *s, size_t len, unsigned char out[TOKEN_HASH_LEN]);
  * NUL-terminated); 0 on success, -1 when the randomness source failed. */
 int token_uuid_v4(char out[TOKEN_UUID_LEN]);
 
+/* True when s[0..len) is a UUID's text: TOKEN_UUID_LEN characters, hex
+ * digits of either case in groups of 8-4-4-4-12 joined by '-'. Read as
+ * pointer plus length: a NUL inside is refused; NULL is refused. */
+bool token_uuid_text(const char *s, size_t len);
+
 #endif

@@ -71,16 +71,15 @@ static void check_tenant_valid(void)
   struct tusage *t = make(8);
 
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-    CHECKF(tusage_tenant_valid(good[i], strlen(good[i])), "refused %s",
-           good[i]);
+    CHECKF(token_uuid_text(good[i], strlen(good[i])), "refused %s", good[i]);
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    CHECKF(!tusage_tenant_valid(bad[i], strlen(bad[i])), "took %s", bad[i]);
+    CHECKF(!token_uuid_text(bad[i], strlen(bad[i])), "took %s", bad[i]);
     CHECKF(!tusage_add(t, bad[i], strlen(bad[i]), 60, 1, 0), "added %s",
            bad[i]);
   }
-  CHECK(!tusage_tenant_valid(NULL, UUID));
+  CHECK(!token_uuid_text(NULL, UUID));
   CHECK(!tusage_add(t, NULL, UUID, 60, 1, 0));
-  CHECK(!tusage_tenant_valid("0b6e7c51-4a0e-4a39-9a4e-0cc1e3b3\0\0f1", UUID));
+  CHECK(!token_uuid_text("0b6e7c51-4a0e-4a39-9a4e-0cc1e3b3\0\0f1", UUID));
   CHECK(!tusage_add(t, good[0], UUID, -1, 1, 0)); /* before 1970 */
   CHECK(tusage_pending(t) == 0 && tusage_dropped(t) == 0);
   tusage_free(t);
