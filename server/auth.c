@@ -2,7 +2,6 @@
 #include "auth.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -126,33 +125,16 @@ const struct auth_denial *auth_denial(enum auth_outcome o)
   return &auth_unavailable;
 }
 
-/* Appends printf-style text at out + *at; false when it does not fit. */
-__attribute__((format(printf, 4, 5))) static bool
-auth_add(char *out, size_t out_size, size_t *at, const char *fmt, ...)
-{
-  va_list ap;
-  int n;
-
-  if (*at >= out_size)
-    return false;
-  va_start(ap, fmt);
-  n = vsnprintf(out + *at, out_size - *at, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= out_size - *at)
-    return false;
-  *at += (size_t)n;
-  return true;
-}
-
 /* A limit as JSON: an object, or null for none. */
 static bool auth_add_limit(char *out, size_t out_size, size_t *at,
                            const char *name, const struct verdict_limit *l)
 {
   if (l->requests == 0)
-    return auth_add(out, out_size, at, "\"%s\":null", name);
-  return auth_add(out, out_size, at,
-                  "\"%s\":{\"requests\":%" PRIu32 ",\"seconds\":%" PRIu32 "}",
-                  name, l->requests, l->seconds);
+    return introspect_add(out, out_size, at, "\"%s\":null", name);
+  return introspect_add(out, out_size, at,
+                        "\"%s\":{\"requests\":%" PRIu32 ",\"seconds\":%" PRIu32
+                        "}",
+                        name, l->requests, l->seconds);
 }
 
 long auth_test_body(char *out, size_t out_size, const struct verdict *v,
@@ -166,31 +148,32 @@ long auth_test_body(char *out, size_t out_size, const struct verdict *v,
   if (abilities != NULL)
     scope_len =
         introspect_scope(abilities, strlen(abilities), scope, sizeof scope);
-  ok = auth_add(out, out_size, &at,
-                "{\"tenant_id\":\"%s\",\"token_id\":%" PRIu64 ",\"abilities\":",
-                v->tenant_id, v->token_id);
+  ok = introspect_add(out, out_size, &at,
+                      "{\"tenant_id\":\"%s\",\"token_id\":%" PRIu64
+                      ",\"abilities\":",
+                      v->tenant_id, v->token_id);
   if (scope_len < 0) {
-    ok = ok && auth_add(out, out_size, &at, "null");
+    ok = ok && introspect_add(out, out_size, &at, "null");
   } else {
     /* The patterns, one space apart: none holds a space, '"' or '\\'. */
     const char *p = scope, *end = scope + scope_len;
 
-    ok = ok && auth_add(out, out_size, &at, "[");
+    ok = ok && introspect_add(out, out_size, &at, "[");
     while (ok && p < end) {
       const char *sp = memchr(p, ' ', (size_t)(end - p));
       const char *e = sp != NULL ? sp : end;
 
-      ok = auth_add(out, out_size, &at, "%s\"%.*s\"", p == scope ? "" : ",",
-                    (int)(e - p), p);
+      ok = introspect_add(out, out_size, &at, "%s\"%.*s\"",
+                          p == scope ? "" : ",", (int)(e - p), p);
       p = e + 1;
     }
-    ok = ok && auth_add(out, out_size, &at, "]");
+    ok = ok && introspect_add(out, out_size, &at, "]");
   }
-  ok = ok && auth_add(out, out_size, &at, ",\"limits\":{") &&
+  ok = ok && introspect_add(out, out_size, &at, ",\"limits\":{") &&
        auth_add_limit(out, out_size, &at, "token", &v->token_limit) &&
-       auth_add(out, out_size, &at, ",") &&
+       introspect_add(out, out_size, &at, ",") &&
        auth_add_limit(out, out_size, &at, "tenant", &v->tenant_limit) &&
-       auth_add(out, out_size, &at, "}}");
+       introspect_add(out, out_size, &at, "}}");
   return ok ? (long)at : -1;
 }
 
@@ -201,14 +184,15 @@ bool auth_rate_fields(char *policy, size_t policy_size, char *limit,
   bool ok = n > 0;
 
   for (size_t i = 0; ok && i < n; i++) {
-    ok = auth_add(policy, policy_size, &at, "%s\"%s\";q=%" PRIu32 ";w=%" PRIu32,
-                  i > 0 ? ", " : "", r[i].name, r[i].quota, r[i].window_s);
+    ok = introspect_add(policy, policy_size, &at,
+                        "%s\"%s\";q=%" PRIu32 ";w=%" PRIu32, i > 0 ? ", " : "",
+                        r[i].name, r[i].quota, r[i].window_s);
     if (r[i].remaining < r[most].remaining ||
         (r[i].remaining == r[most].remaining && r[i].reset_s > r[most].reset_s))
       most = i;
   }
   at = 0;
-  return ok &&
-         auth_add(limit, limit_size, &at, "\"%s\";r=%" PRIu32 ";t=%" PRIu32,
-                  r[most].name, r[most].remaining, r[most].reset_s);
+  return ok && introspect_add(limit, limit_size, &at,
+                              "\"%s\";r=%" PRIu32 ";t=%" PRIu32, r[most].name,
+                              r[most].remaining, r[most].reset_s);
 }

@@ -310,10 +310,7 @@ bad:
   return -1;
 }
 
-/* Appends to out[*o..size) what printf makes of fmt; false when it did not
- * fit. */
-__attribute__((format(printf, 4, 5))) static bool
-introspect_add(char *out, size_t size, size_t *o, const char *fmt, ...)
+bool introspect_add(char *out, size_t size, size_t *o, const char *fmt, ...)
 {
   va_list ap;
   int n;

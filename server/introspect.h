@@ -107,6 +107,12 @@ enum introspect_form introspect_token(const char *body, size_t len,
  * '"', '\\', a control or non-ASCII byte), or out is too small. */
 long introspect_scope(const char *json, size_t len, char *out, size_t out_size);
 
+/* Appends to out[*o..size) what printf makes of fmt, moving *o past it;
+ * false when it did not fit. The JSON answers are built with it here and
+ * in auth.c. */
+__attribute__((format(printf, 4, 5))) bool
+introspect_add(char *out, size_t size, size_t *o, const char *fmt, ...);
+
 /* What is known of an active token. */
 struct introspect_claims {
   const char *tenant_id; /* TOKEN_UUID_LEN characters */
