@@ -438,6 +438,22 @@ static void db_bind_in(MYSQL_BIND *param, enum enum_field_types type,
   param->length = len;
 }
 
+/* Binds the three parameters of a numbered batch (add_tenant_usage,
+ * sync_tenant_rate_counts): instance, the batch number as text in seq, and
+ * json[0..len); lens and seq must outlive params. */
+static void db_bind_batch(MYSQL_BIND params[3], unsigned long lens[3],
+                          char seq[24], const char *instance, uint64_t batch,
+                          const char *json, size_t len)
+{
+  snprintf(seq, 24, "%llu", (unsigned long long)batch);
+  lens[0] = (unsigned long)strlen(instance);
+  lens[1] = (unsigned long)strlen(seq);
+  lens[2] = (unsigned long)len;
+  db_bind_in(&params[0], MYSQL_TYPE_STRING, instance, &lens[0]);
+  db_bind_in(&params[1], MYSQL_TYPE_STRING, seq, &lens[1]);
+  db_bind_in(&params[2], MYSQL_TYPE_STRING, json, &lens[2]);
+}
+
 /* Runs statement which (a CALL whose parameters are bound in params) on
  * t's connection, preparing it on first use, and reads every result the
  * CALL sends back. what names it in err. */
@@ -573,8 +589,7 @@ static enum db_result db_execute_rate_sync(struct db_conn *t,
   MYSQL_STMT *stmt;
   MYSQL_BIND param[3];
   char seq[24];
-  unsigned long len[3] = {(unsigned long)strlen(instance), 0,
-                          (unsigned long)json_len};
+  unsigned long len[3];
   struct db_rate_row row, *r = &row;
   bool bad = false, have_now = false;
   int rc;
@@ -585,15 +600,7 @@ static enum db_result db_execute_rate_sync(struct db_conn *t,
           strlen(db_stmt_text[DB_STMT_RATE_SYNC]), err, err_size) != DB_OK)
     return DB_ERROR;
   stmt = t->stmt[DB_STMT_RATE_SYNC];
-  memset(param, 0, sizeof param);
-  param[0].buffer_type = MYSQL_TYPE_STRING;
-  param[0].buffer = (void *)instance;
-  param[0].buffer_length = len[0];
-  param[0].length = &len[0];
-  snprintf(seq, sizeof seq, "%llu", (unsigned long long)batch);
-  len[1] = (unsigned long)strlen(seq);
-  db_bind_in(&param[1], MYSQL_TYPE_STRING, seq, &len[1]);
-  db_bind_in(&param[2], MYSQL_TYPE_STRING, json, &len[2]);
+  db_bind_batch(param, len, seq, instance, batch, json, json_len);
   memset(r, 0, sizeof *r);
   db_rate_bind(r, DB_RCOL_SCOPE, r->scope, sizeof r->scope);
   db_rate_bind(r, DB_RCOL_KEY, r->key, sizeof r->key);
@@ -831,13 +838,7 @@ enum db_result db_add_tenant_usage(struct db_conn *c, const char *instance,
     snprintf(err, err_size, "tenant usage: no instance, batch or rows");
     return DB_ERROR;
   }
-  snprintf(seq, sizeof seq, "%llu", (unsigned long long)batch);
-  lens[0] = (unsigned long)strlen(instance);
-  lens[1] = (unsigned long)strlen(seq);
-  lens[2] = (unsigned long)len;
-  db_bind_in(&params[0], MYSQL_TYPE_STRING, instance, &lens[0]);
-  db_bind_in(&params[1], MYSQL_TYPE_STRING, seq, &lens[1]);
-  db_bind_in(&params[2], MYSQL_TYPE_STRING, json, &lens[2]);
+  db_bind_batch(params, lens, seq, instance, batch, json, len);
   /* Tried again after a lost connection: the batch number makes a second
    * delivery of a batch the database committed add nothing. */
   do {
