@@ -35,26 +35,33 @@ static struct {
   atomic_uint_fast64_t flushes, failures, noted, rows;
 } fl;
 
-/* Writes n hashes in one call, timed: the chunk follows what a call that
- * worked took, and shrinks after one that failed after running long (most
- * likely too big for the timeout); a quick failure says nothing of it. */
+/* After a call of n items (at most max) begun at t0 that worked or not:
+ * *chunk follows what a call that worked took, and shrinks after one that
+ * failed after running long (most likely too big for the timeout); a quick
+ * failure says nothing of it. */
+static void flusher_follow(size_t *chunk, size_t n, uint64_t t0, bool ok,
+                           size_t max)
+{
+  uint64_t took_ms = clock_since_us(t0) / 1000;
+
+  if (ok || took_ms > fl.target_ms)
+    *chunk = usage_chunk_next(*chunk, n, took_ms, fl.target_ms, max);
+}
+
+/* Writes n hashes in one call, timed (flusher_follow). */
 static enum db_result flusher_call(const uint8_t *hashes, size_t n, char *err,
                                    size_t err_size)
 {
-  uint64_t t0 = clock_now_us(), took_ms;
+  uint64_t t0 = clock_now_us();
   enum db_result r = db_note_use(fl.conn, hashes, n, err, err_size);
 
-  took_ms = clock_since_us(t0) / 1000;
-  if (r == DB_OK || took_ms > fl.target_ms) {
-    fl.chunk =
-        usage_chunk_next(fl.chunk, n, took_ms, fl.target_ms, DB_NOTE_MAX);
-    atomic_store(&fl.chunk_now, fl.chunk);
-  }
+  flusher_follow(&fl.chunk, n, t0, r == DB_OK, DB_NOTE_MAX);
+  atomic_store(&fl.chunk_now, fl.chunk);
   return r;
 }
 
 /* Writes n tenant usage rows as batch seq in one add_tenant_usage call,
- * timed like flusher_call: the rows' chunk follows what a call took. A
+ * timed like flusher_call: the rows' chunk follows it (flusher_follow). A
  * tusage_write_fn: ctx unused. */
 static bool flusher_rows_call(void *ctx, const struct tusage_row *rows,
                               size_t n, uint64_t seq, char *err,
@@ -62,7 +69,7 @@ static bool flusher_rows_call(void *ctx, const struct tusage_row *rows,
 {
   size_t size = n * TUSAGE_JSON_ROW_MAX + 3;
   char *json = malloc(size);
-  uint64_t t0, took_ms;
+  uint64_t t0;
   enum db_result r;
   long len;
 
@@ -81,11 +88,8 @@ static bool flusher_rows_call(void *ctx, const struct tusage_row *rows,
   t0 = clock_now_us();
   r = db_add_tenant_usage(fl.conn, fl.instance, seq, json, (size_t)len, err,
                           err_size);
-  took_ms = clock_since_us(t0) / 1000;
+  flusher_follow(&fl.rows_chunk, n, t0, r == DB_OK, TUSAGE_CALL_MAX);
   free(json);
-  if (r == DB_OK || took_ms > fl.target_ms)
-    fl.rows_chunk = usage_chunk_next(fl.rows_chunk, n, took_ms, fl.target_ms,
-                                     TUSAGE_CALL_MAX);
   return r == DB_OK;
 }
 
