@@ -62,6 +62,8 @@
 #   metric SERIES [FILE|URL] the value of SERIES in /metrics of BASE, of the
 #                            base URL given, or of a snapshot FILE; nothing
 #                            when absent
+#   metric_at_least SERIES N [FILE|URL]  true when SERIES reads N or more
+#                            (its fraction cut): a state for ta_wait_for
 #   metrics_snapshot FILE    BASE's /metrics into FILE
 #
 # Adding a test to a suite: write t_NAME (return non-zero and echo why on
@@ -191,4 +193,9 @@ metric() {
     http://*) curl -s -g --max-time "$HTTP_MAX_TIME" "$from/metrics" ;;
     *) cat "$from" 2>/dev/null ;;
   esac | awk -v m="$1" '$1 == m { print $2 }'
+}
+metric_at_least() {
+  local v
+  v=$(metric "$1" "${3:-$BASE}")
+  [ -n "$v" ] && [ "${v%.*}" -ge "$2" ] 2>/dev/null
 }
